@@ -58,7 +58,7 @@
 #define CHORD_MEMORY_TTL_MS (10u * 60u * 1000u) /* forget a peer silent this long */
 #define CHORD_RPC_TIMEOUT_MS 400 /* one try of a request */
 #define CHORD_RPC_TRIES 4        /* tries before a peer is taken for dead */
-#define CHORD_LAST_SUCC_GRACE 4  /* failed stabilizes before the last successor goes */
+#define CHORD_LAST_SUCC_GRACE 6  /* failed stabilizes before the last successor goes */
 #define CHORD_JOIN_RETRY_MS 1000 /* a join that got no answer starts over */
 #define CHORD_LOOKUP_RECURSIVE_MS 2000 /* then the iterative fallback starts */
 #define CHORD_LOOKUP_MAX_MS 20000      /* then a lookup fails with -ETIMEDOUT */
@@ -230,5 +230,8 @@ struct chord_stats {
     uint64_t probes, merges;
 };
 void chord_get_stats(const struct chord *c, struct chord_stats *out);
+
+/* Bytes of memory the node holds (its tables, requests and lookups). */
+size_t chord_memory_bytes(const struct chord *c);
 
 #endif

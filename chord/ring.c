@@ -1,0 +1,524 @@
+/* ring.c — ring maintenance: join, stabilize, notify, check-predecessor,
+ * voluntary leave, recovery of a vnode that lost every successor, and the
+ * long-term-memory probes that merge rings split by a partition. */
+#include <errno.h>
+#include <string.h>
+
+#include "chord/internal.h"
+
+#define MOD "chord"
+
+static void log_peer(struct chord *c, enum log_level lvl, const char *what,
+                     const struct vnode *v, const struct chord_peer *p)
+{
+    if (!log_enabled(c->lg, lvl))
+        return;
+    char a[ID_HEX_LEN + 1], b[ID_HEX_LEN + 1], who[ADDR_STR_MAX];
+    id_to_hex(&v->self.id, a);
+    id_to_hex(&p->id, b);
+    addr_format(&p->addr, who, sizeof(who));
+    log_msg(c->lg, lvl, MOD, "%s: vnode %.12s %s %.12s at %s", c->name, a, what, b, who);
+}
+
+void ring_vnode_joined(struct chord *c, struct vnode *v)
+{
+    uint64_t now = chord_now(c);
+    v->state = VN_JOINED;
+    v->join_busy = false;
+    /* First stabilize soon, so a new member is linked in quickly; the
+     * other timers start at their jittered periods. */
+    v->t_stabilize = now + env_random_below(&c->env, c->cfg.stabilize_ms / 4 + 1);
+    v->t_check_pred = chord_jitter(c, c->cfg.check_pred_ms);
+    v->t_fix_finger = chord_jitter(c, c->cfg.fix_finger_ms);
+    v->t_probe = chord_jitter(c, c->cfg.probe_ms);
+    v->dirty = true;
+}
+
+static void send_notify(struct chord *c, struct vnode *v, const struct chord_peer *to)
+{
+    struct chord_msg m;
+    chord_msg_prepare(c, v, &m, CHORD_MSG_PREDECESSOR_SET, to, false);
+    m.request_id = chord_new_reqid(c);
+    chord_send(c, &to->addr, &m);
+}
+
+static void send_pred_get(struct chord *c, struct vnode *v, enum pending_kind kind,
+                          const struct chord_peer *to)
+{
+    struct chord_msg m;
+    chord_msg_prepare(c, v, &m, CHORD_MSG_PREDECESSOR_GET, to, false);
+    if (chord_request(c, v, kind, to, false, &m, 0) != 0)
+        return;
+    if (kind == P_STAB)
+        v->stab_busy = true;
+    else if (kind == P_ADOPT)
+        v->adopt_busy = true;
+}
+
+/* Adopting a candidate successor requires hearing from it first (Zave):
+ * the list is taken from its own reply. */
+void ring_adopt_try(struct chord *c, struct vnode *v, const struct chord_peer *cand)
+{
+    if (v->adopt_busy || id_eq(&cand->id, &v->self.id) || id_is_zero(&cand->id))
+        return;
+    send_pred_get(c, v, P_ADOPT, cand);
+}
+
+/* Candidates when every successor is gone: fingers nearest first, then the
+ * predecessor, then long-term memory. One is tried per stabilize. */
+static bool recovery_candidate(struct vnode *v, unsigned k, struct chord_peer *out)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < CHORD_FINGERS; i++) {
+        if (!(v->finger_valid >> i & 1))
+            continue;
+        if (n++ == k) {
+            *out = v->finger[i];
+            return true;
+        }
+    }
+    if (v->has_pred && n++ == k) {
+        *out = v->pred;
+        return true;
+    }
+    for (unsigned i = 0; i < v->nmem; i++) {
+        if (id_is_zero(&v->mem[i].peer.id))
+            continue;
+        if (n++ == k) {
+            *out = v->mem[i].peer;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void stabilize(struct chord *c, struct vnode *v)
+{
+    c->stats.stabilizations++;
+    if (v->nsucc > 0) {
+        if (!v->stab_busy)
+            send_pred_get(c, v, P_STAB, &v->succ[0]);
+        return;
+    }
+    /* No successor. The predecessor first: in a ring that grows from one
+     * node it is the node that just joined behind us. */
+    struct chord_peer cand;
+    if (v->has_pred && v->recover_next == 0) {
+        v->recover_next++;
+        ring_adopt_try(c, v, &v->pred);
+        return;
+    }
+    if (!recovery_candidate(v, v->recover_next > 0 ? v->recover_next - 1u : 0, &cand)) {
+        v->recover_next = 0;
+        return;
+    }
+    v->recover_next++;
+    ring_adopt_try(c, v, &cand);
+}
+
+static void check_pred(struct chord *c, struct vnode *v)
+{
+    if (!v->has_pred || v->pred_busy)
+        return;
+    struct chord_msg m;
+    chord_msg_prepare(c, v, &m, CHORD_MSG_PING, &v->pred, false);
+    if (chord_request(c, v, P_PING_PRED, &v->pred, false, &m, 0) == 0)
+        v->pred_busy = true;
+}
+
+static void fix_finger(struct chord *c, struct vnode *v)
+{
+    struct id start;
+
+    if (v->finger_busy || v->nsucc == 0)
+        return;
+    /* Fingers whose start falls before the first successor are that
+     * successor; only the others need a lookup. */
+    while (v->next_finger < CHORD_FINGERS) {
+        chord_finger_start(&v->self.id, v->next_finger, &start);
+        if (!id_in_oc(&start, &v->self.id, &v->succ[0].id))
+            break;
+        table_finger_set(v, v->next_finger, &v->succ[0]);
+        v->next_finger++;
+    }
+    if (v->next_finger >= CHORD_FINGERS) {
+        v->next_finger = 0;
+        return;
+    }
+    if (lookup_start(c, v, &start, L_FINGER, v->next_finger))
+        v->finger_busy = true;
+}
+
+static void probe(struct chord *c, struct vnode *v, uint64_t now)
+{
+    if (v->probe_busy || v->nmem == 0)
+        return;
+    unsigned slot = v->mem_probe++ % v->nmem;
+    struct mem_entry *e = &v->mem[slot];
+    if (now - e->last_ok > CHORD_MEMORY_TTL_MS) {
+        log_peer(c, LOG_DEBUG, "forgets silent", v, &e->peer);
+        *e = v->mem[--v->nmem];
+        return;
+    }
+    /* Ask the remembered node's ring who succeeds us there. The request
+     * goes to any vnode at its address, since ids may have changed. */
+    struct id key;
+    id_add_pow2(&key, &v->self.id, 0);
+    struct lookup *l = lookup_start(c, v, &key, L_PROBE, (uint8_t)slot);
+    if (!l)
+        return;
+    lookup_send_find(c, v, l, &e->peer, true);
+    v->probe_busy = true;
+    c->stats.probes++;
+}
+
+static void join_step(struct chord *c, struct vnode *v)
+{
+    struct id key;
+    struct chord_peer boot = {0};
+
+    /* The bootstrap address is the first entry of memory (chord_join), or
+     * this very node for extra vnodes of a node that created the ring. */
+    if (v->nmem > 0)
+        boot = v->mem[0].peer;
+    else
+        boot.addr = c->cfg.self;
+    /* Look up self+1, not self: if a crashed earlier incarnation of this
+     * vnode is still in the ring, the answer is the node after it. */
+    id_add_pow2(&key, &v->self.id, 0);
+    struct lookup *l = lookup_start(c, v, &key, L_JOIN, 0);
+    if (!l)
+        return;
+    lookup_send_find(c, v, l, &boot, true);
+    v->join_busy = true;
+}
+
+void ring_tick_vnode(struct chord *c, struct vnode *v, uint64_t now)
+{
+    if (v->state == VN_JOINING) {
+        if (!v->join_busy && v->t_join <= now) {
+            v->t_join = now + CHORD_JOIN_RETRY_MS;
+            join_step(c, v);
+        }
+        return;
+    }
+    if (v->state != VN_JOINED)
+        return;
+    if (v->t_stabilize <= now) {
+        v->t_stabilize = chord_jitter(c, c->cfg.stabilize_ms);
+        stabilize(c, v);
+    }
+    if (v->t_check_pred <= now) {
+        v->t_check_pred = chord_jitter(c, c->cfg.check_pred_ms);
+        check_pred(c, v);
+    }
+    if (v->t_fix_finger <= now) {
+        v->t_fix_finger = chord_jitter(c, c->cfg.fix_finger_ms);
+        fix_finger(c, v);
+    }
+    if (v->t_probe <= now) {
+        v->t_probe = chord_jitter(c, c->cfg.probe_ms);
+        probe(c, v, now);
+    }
+}
+
+static void fill_state_reply(const struct vnode *v, struct chord_msg *rep)
+{
+    rep->has_peer = v->has_pred;
+    if (v->has_pred)
+        rep->peer = v->pred;
+    rep->npeers = v->nsucc;
+    memcpy(rep->peers, v->succ, v->nsucc * sizeof(v->succ[0]));
+}
+
+static void on_leave(struct chord *c, struct vnode *v, const struct chord_msg *m)
+{
+    const struct chord_peer *gone = &m->src;
+    int at = -1;
+
+    log_peer(c, LOG_INFO, "hears that it leaves:", v, gone);
+    for (unsigned i = 0; i < v->nsucc; i++)
+        if (id_eq(&v->succ[i].id, &gone->id))
+            at = (int)i;
+    if (at >= 0) {
+        /* Our entries before the leaver, then the leaver's own list: both
+         * are in ring order and the leaver vouches for its successors. */
+        struct chord_peer list[2 * CHORD_SUCC_MAX];
+        size_t n = 0;
+        for (int i = 0; i < at; i++)
+            list[n++] = v->succ[i];
+        for (unsigned i = 0; i < m->npeers; i++)
+            list[n++] = m->peers[i];
+        for (unsigned i = (unsigned)at + 1; i < v->nsucc; i++)
+            list[n++] = v->succ[i];
+        table_succ_set(c, v, list, n);
+    }
+    if (v->has_pred && id_eq(&v->pred.id, &gone->id)) {
+        if (m->has_peer && !id_eq(&m->peer.id, &v->self.id))
+            table_pred_set(c, v, &m->peer);
+        else
+            table_pred_clear(c, v);
+    }
+    table_forget_finger(v, &gone->id);
+    table_memory_remove(v, &gone->id);
+}
+
+void ring_on_request(struct chord *c, struct vnode *v, const struct chord_msg *m)
+{
+    struct chord_msg rep;
+
+    switch (m->type) {
+    case CHORD_MSG_PREDECESSOR_GET:
+        chord_msg_prepare(c, v, &rep, CHORD_MSG_PREDECESSOR_REPLY, &m->src, false);
+        fill_state_reply(v, &rep);
+        rep.reply = true;
+        rep.request_id = m->request_id;
+        chord_send(c, &m->src.addr, &rep);
+        break;
+    case CHORD_MSG_PREDECESSOR_SET:
+        /* Notify: replace the predecessor only if there is none (check-
+         * predecessor found it dead) or the notifier is closer. */
+        if (id_eq(&m->src.id, &v->self.id))
+            break;
+        if (!v->has_pred || id_in_oo(&m->src.id, &v->pred.id, &v->self.id)) {
+            log_peer(c, LOG_DEBUG, "takes as predecessor", v, &m->src);
+            table_pred_set(c, v, &m->src);
+        }
+        /* A vnode alone in its ring has just heard from a live node: make
+         * it its successor (after asking it for its list). */
+        if (v->nsucc == 0)
+            ring_adopt_try(c, v, &m->src);
+        break;
+    case CHORD_MSG_PING:
+        chord_reply(c, v, m, &rep, CHORD_MSG_PONG);
+        break;
+    case CHORD_MSG_LEAVE:
+        on_leave(c, v, m);
+        chord_reply(c, v, m, &rep, CHORD_MSG_LEAVE_ACK);
+        break;
+    default:
+        /* A reply type without the reply flag, or a type for another layer. */
+        c->stats.bad_frames++;
+        break;
+    }
+}
+
+static void adopt(struct chord *c, struct vnode *v, const struct chord_peer *p,
+                  const struct chord_msg *m)
+{
+    struct chord_peer list[CHORD_SUCC_MAX + 1];
+    size_t n = 0;
+
+    /* Another adoption or a stabilize may have moved on meanwhile; adopt
+     * only if the candidate still lies before our first successor. */
+    if (v->nsucc > 0 && !id_in_oo(&p->id, &v->self.id, &v->succ[0].id))
+        return;
+    list[n++] = *p;
+    for (unsigned i = 0; i < m->npeers; i++)
+        list[n++] = m->peers[i];
+    log_peer(c, LOG_DEBUG, "adopts successor", v, p);
+    table_succ_set(c, v, list, n);
+    v->recover_next = 0;
+    send_notify(c, v, p);
+}
+
+void ring_on_reply(struct chord *c, struct vnode *v, struct pending *p, const struct chord_msg *m)
+{
+    struct chord_peer list[CHORD_SUCC_MAX + 1];
+    size_t n = 0;
+
+    switch (p->kind) {
+    case P_STAB:
+        v->stab_busy = false;
+        if (m->type != CHORD_MSG_PREDECESSOR_REPLY || v->state != VN_JOINED)
+            return;
+        if (v->nsucc == 0 || !id_eq(&v->succ[0].id, &p->to.id))
+            return; /* the list moved on while we asked */
+        /* Reconcile: our successor, then its list (Zave). */
+        list[n++] = p->to;
+        for (unsigned i = 0; i < m->npeers; i++)
+            list[n++] = m->peers[i];
+        table_succ_set(c, v, list, n);
+        v->last_succ_fail = 0;
+        /* Its predecessor, if between us, is a better successor; adopt it
+         * only after hearing from it. */
+        if (m->has_peer && v->nsucc > 0 && id_in_oo(&m->peer.id, &v->self.id, &v->succ[0].id))
+            ring_adopt_try(c, v, &m->peer);
+        if (v->nsucc > 0)
+            send_notify(c, v, &v->succ[0]);
+        break;
+    case P_ADOPT:
+        v->adopt_busy = false;
+        if (m->type != CHORD_MSG_PREDECESSOR_REPLY || v->state != VN_JOINED)
+            return;
+        adopt(c, v, &p->to, m);
+        break;
+    case P_PING_PRED:
+        v->pred_busy = false;
+        break;
+    case P_JOIN_GET:
+        if (m->type != CHORD_MSG_PREDECESSOR_REPLY || v->state != VN_JOINING)
+            return;
+        /* Zave's join: the successor found, then its successor list. */
+        list[n++] = p->to;
+        for (unsigned i = 0; i < m->npeers; i++)
+            list[n++] = m->peers[i];
+        table_succ_set(c, v, list, n);
+        if (v->nsucc == 0) {
+            v->join_busy = false;
+            return;
+        }
+        ring_vnode_joined(c, v);
+        log_peer(c, LOG_INFO, "joined before", v, &v->succ[0]);
+        send_notify(c, v, &v->succ[0]);
+        break;
+    case P_LEAVE:
+        if (v->leaves_pending && --v->leaves_pending == 0)
+            v->state = VN_LEFT;
+        break;
+    default:
+        break;
+    }
+}
+
+void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
+{
+    switch (p->kind) {
+    case P_STAB:
+        v->stab_busy = false;
+        if (v->state != VN_JOINED || v->nsucc == 0 || !id_eq(&v->succ[0].id, &p->to.id))
+            return;
+        if (v->nsucc > 1 || ++v->last_succ_fail >= CHORD_LAST_SUCC_GRACE) {
+            log_peer(c, LOG_INFO, "drops unresponsive successor", v, &p->to);
+            table_memory_add(c, v, &p->to);
+            table_forget_finger(v, &p->to.id);
+            table_succ_remove(c, v, &p->to.id);
+            v->last_succ_fail = 0;
+        }
+        /* Stabilize again at once with the next successor. */
+        v->t_stabilize = chord_now(c);
+        break;
+    case P_ADOPT:
+        v->adopt_busy = false;
+        table_forget_finger(v, &p->to.id);
+        if (v->nsucc == 0)
+            v->t_stabilize = chord_now(c);
+        break;
+    case P_PING_PRED:
+        v->pred_busy = false;
+        if (v->has_pred && id_eq(&v->pred.id, &p->to.id)) {
+            log_peer(c, LOG_INFO, "drops unresponsive predecessor", v, &p->to);
+            table_memory_add(c, v, &p->to);
+            table_forget_finger(v, &p->to.id);
+            table_pred_clear(c, v);
+        }
+        break;
+    case P_JOIN_GET:
+        v->join_busy = false;
+        break;
+    case P_LEAVE:
+        if (v->leaves_pending && --v->leaves_pending == 0)
+            v->state = VN_LEFT;
+        break;
+    default:
+        break;
+    }
+}
+
+void ring_start_leave(struct chord *c, struct vnode *v)
+{
+    struct chord_msg m;
+    struct chord_peer to[2];
+    unsigned n = 0;
+
+    v->state = VN_LEAVING;
+    if (v->has_pred)
+        to[n++] = v->pred;
+    if (v->nsucc > 0 && (n == 0 || !id_eq(&v->succ[0].id, &to[0].id)))
+        to[n++] = v->succ[0];
+    for (unsigned i = 0; i < n; i++) {
+        chord_msg_prepare(c, v, &m, CHORD_MSG_LEAVE, &to[i], false);
+        fill_state_reply(v, &m);
+        if (chord_request(c, v, P_LEAVE, &to[i], false, &m, 0) == 0)
+            v->leaves_pending++;
+    }
+    if (v->leaves_pending == 0)
+        v->state = VN_LEFT;
+}
+
+void ring_lookup_answered(struct chord *c, struct vnode *v, struct lookup *l)
+{
+    const struct chord_peer *s = &l->res.succ;
+
+    switch (l->purpose) {
+    case L_FINGER: {
+        v->finger_busy = false;
+        if (v->state != VN_JOINED)
+            return;
+        struct id start, next;
+        chord_finger_start(&v->self.id, l->finger, &start);
+        table_finger_set(v, l->finger, s);
+        /* Later fingers whose start the answer also covers share it. */
+        unsigned i = l->finger + 1u;
+        for (; i < CHORD_FINGERS; i++) {
+            chord_finger_start(&v->self.id, i, &next);
+            if (!id_in_oc(&next, &start, &s->id) || id_eq(&s->id, &v->self.id))
+                break;
+            table_finger_set(v, i, s);
+        }
+        v->next_finger = (uint8_t)(i % CHORD_FINGERS);
+        break;
+    }
+    case L_JOIN:
+        if (v->state != VN_JOINING)
+            return;
+        if (id_eq(&s->id, &v->self.id)) {
+            v->join_busy = false;
+            return;
+        }
+        send_pred_get(c, v, P_JOIN_GET, s);
+        break;
+    case L_PROBE: {
+        v->probe_busy = false;
+        if (l->finger < v->nmem) {
+            struct mem_entry *e = &v->mem[l->finger];
+            e->last_ok = chord_now(c);
+        }
+        if (v->state != VN_JOINED || id_eq(&s->id, &v->self.id))
+            goto agreed;
+        if (v->nsucc == 0 || id_in_oo(&s->id, &v->self.id, &v->succ[0].id)) {
+            log_peer(c, LOG_INFO, "found through long-term memory", v, s);
+            c->stats.merges++;
+            ring_adopt_try(c, v, s);
+            return;
+        }
+    agreed:
+        /* The remembered node's ring agrees with ours; after a few such
+         * probes stop spending messages on it. */
+        if (l->finger < v->nmem && ++v->mem[l->finger].agreed >= 3)
+            v->mem[l->finger] = v->mem[--v->nmem];
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+void ring_lookup_failed(struct chord *c, struct vnode *v, struct lookup *l)
+{
+    (void)c;
+    switch (l->purpose) {
+    case L_FINGER:
+        v->finger_busy = false;
+        v->next_finger = (uint8_t)((l->finger + 1u) % CHORD_FINGERS);
+        break;
+    case L_JOIN:
+        v->join_busy = false;
+        break;
+    case L_PROBE:
+        v->probe_busy = false;
+        break;
+    default:
+        break;
+    }
+}

@@ -1,0 +1,101 @@
+/* internal.h — the simulator's private state, shared by sim.c (events,
+ * network, nodes) and check.c (invariants, truth, lookup statistics). */
+#ifndef COOPFS_SIM_INTERNAL_H
+#define COOPFS_SIM_INTERNAL_H
+
+#include "sim/sim.h"
+
+enum sim_ev_kind { SIM_EV_MSG = 1, SIM_EV_TIMER = 2, SIM_EV_LOOKUP = 3 };
+
+struct sim_event {
+    uint64_t time;
+    uint64_t seq;     /* tie-break: insertion order, so runs replay exactly */
+    uint32_t node;    /* destination */
+    uint32_t from;    /* SIM_EV_MSG: sender */
+    uint32_t len;
+    uint8_t kind;
+    uint8_t *data;    /* owned: frame bytes, or the key of a lookup */
+};
+
+struct sim_node {
+    struct sim *s;
+    unsigned index;
+    struct chord *c;  /* NULL while crashed */
+    struct addr addr;
+    bool alive, leaving;
+    uint8_t group;    /* partition side */
+    uint64_t scheduled; /* time of its queued timer event, UINT64_MAX if none */
+    struct env env;
+    struct logger lg;
+    char name[ADDR_STR_MAX];
+};
+
+#define SIM_MS_HIST 60000
+
+struct sim_lookup_acc {
+    uint64_t issued, done, ok, wrong, failed, iterative;
+    uint64_t hops_sum, ms_sum, answered;
+    uint64_t hop_hist[CHORD_MAX_HOPS + 2];
+    uint32_t *ms_hist; /* SIM_MS_HIST + 1 buckets of 1 ms */
+};
+
+struct sim {
+    struct sim_config cfg;
+    uint64_t rng[4];
+    uint64_t now;
+    uint64_t events, next_seq, trace;
+    uint64_t frames_sent, frames_lost;
+    double loss, dup, reorder;
+    uint32_t stabilize_ms;
+    bool partitioned;
+    bool degraded;      /* partition or broken fail rule: local checks only */
+    uint64_t next_ideal_check;
+
+    struct sim_node **nodes;
+    unsigned nnodes, cap_nodes;
+
+    struct sim_event *ev;
+    size_t nev, cap_ev, queued_bytes;
+
+    /* check.c: per global vnode (node * vnodes + v) */
+    struct id *vid;
+    uint8_t *member;    /* alive and joined */
+    int32_t *best;      /* first live successor (global vnode) or -1 */
+    uint32_t *stamp;    /* scratch for cycle search */
+    uint32_t stamp_gen;
+    uint8_t *victim;    /* per node, fail-rule scratch */
+    uint32_t *sorted;   /* members ordered by id */
+    size_t nsorted;
+    bool sorted_dirty, members_changed;
+    /* incremental fail rule */
+    uint32_t *fr_cnt, *fr_rev_start, *fr_rev;
+
+    size_t nviolations;
+    char first_violation[640];
+
+    struct sim_lookup_acc *lk; /* set while sim_lookups runs */
+};
+
+uint64_t sim_random_below(struct sim *s, uint64_t n);
+double sim_random_unit(struct sim *s);
+int sim_node_of_addr(const struct sim *s, const struct addr *a);
+int sim_random_member_node(struct sim *s);
+void sim_after_event(struct sim *s, unsigned node);
+void sim_violation(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* check.c */
+int sim_check_grow(struct sim *s, size_t cap_nodes);
+void sim_check_free(struct sim *s);
+size_t sim_check_bytes(const struct sim *s);
+void sim_check_node_added(struct sim *s, unsigned node);
+void sim_check_node_died(struct sim *s, unsigned node);
+void sim_check_after(struct sim *s, unsigned node);
+bool sim_fail_rule_allows(struct sim *s, const unsigned *nodes, size_t n);
+void sim_fail_rule_begin(struct sim *s);
+bool sim_fail_rule_try_add(struct sim *s, unsigned node);
+void sim_fail_rule_end(struct sim *s);
+int sim_lookup_acc_init(struct sim_lookup_acc *a);
+void sim_lookup_record(struct sim *s, const struct chord_lookup_result *res);
+void sim_lookup_acc_finish(struct sim_lookup_acc *a, struct sim_lookup_stats *out);
+
+#endif
