@@ -1,0 +1,47 @@
+/* coopfs.c — the coopfs command: dispatches to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/cmd.h"
+
+struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct subcommand subcommands[] = {
+    {"demo", cmd_demo, "run a local ring of nodes in the simulator and show what it does"},
+    {"sim", cmd_sim, "Chord experiments in the simulator: paths, balance, churn"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: coopfs COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+        fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].help);
+    fprintf(f, "\n'coopfs COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("coopfs %s\n", COOPFS_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "coopfs: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,2 @@
+#include "tools/svg.h"
+typedef int svg_placeholder_t;
