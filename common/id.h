@@ -40,7 +40,7 @@ bool id_in_oc(const struct id *x, const struct id *a, const struct id *b); /* (a
 bool id_in_co(const struct id *x, const struct id *a, const struct id *b); /* [a, b) */
 bool id_in_cc(const struct id *x, const struct id *a, const struct id *b); /* [a, b] */
 
-/* Sets *out from the top 64 bits of an id: handy for plots and balance maths. */
+/* The top 64 bits of an id: handy for plots and balance maths. */
 uint64_t id_top64(const struct id *a);
 /* The id whose top 64 bits are v and the rest zero. */
 void id_from_top64(struct id *out, uint64_t v);

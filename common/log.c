@@ -38,7 +38,7 @@ void log_msg(const struct logger *lg, enum log_level level, const char *module, 
     char stamp[40];
     va_list ap;
 
-    if (!log_enabled(lg, level))
+    if (!log_enabled(lg, level) || level >= LOG_OFF)
         return;
     if (lg->now_ms) {
         uint64_t t = lg->now_ms(lg->ctx);

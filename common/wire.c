@@ -42,8 +42,12 @@ uint32_t wire_get_u32(struct wire_reader *r)
 
 uint64_t wire_get_u64(struct wire_reader *r)
 {
-    uint64_t hi = wire_get_u32(r);
-    return hi << 32 | wire_get_u32(r);
+    const uint8_t *p = take(r, 8);
+    uint64_t v = 0;
+    if (p)
+        for (int i = 0; i < 8; i++)
+            v = v << 8 | p[i];
+    return v;
 }
 
 void wire_get_bytes(struct wire_reader *r, void *out, size_t len)
@@ -176,7 +180,7 @@ void wire_put_addr(struct wire_writer *w, const struct addr *a)
 
 void wire_patch_u32(struct wire_writer *w, size_t off, uint32_t v)
 {
-    if (w->err || off + 4 > w->len) {
+    if (w->err || off > w->len || w->len - off < 4) {
         w->err = true;
         return;
     }
