@@ -56,8 +56,13 @@
 #define CHORD_FIX_FINGER_MS 250  /* one finger lookup per period */
 #define CHORD_PROBE_MS 2000      /* long-term memory probe period */
 #define CHORD_MEMORY_TTL_MS (10u * 60u * 1000u) /* forget a peer silent this long */
-#define CHORD_RPC_TIMEOUT_MS 400 /* one try of a request */
-#define CHORD_RPC_TRIES 4        /* tries before a peer is taken for dead */
+#define CHORD_RPC_TIMEOUT_MS 300 /* one try of a request */
+#define CHORD_RPC_TRIES 6        /* tries before a request fails */
+/* Stabilize rounds in a row the first successor must miss before the node
+ * fails over to the next one. A timeout is no proof of death; over a lossy
+ * path (30% each way) one request of 6 tries still fails 1.8% of the time,
+ * two rounds in a row 0.03%, and every false suspicion can skip a live node. */
+#define CHORD_SUSPECT_ROUNDS 2
 #define CHORD_LAST_SUCC_GRACE 6  /* failed stabilizes before the last successor goes */
 #define CHORD_JOIN_RETRY_MS 1000 /* a join that got no answer starts over */
 #define CHORD_LOOKUP_RECURSIVE_MS 2000 /* then the iterative fallback starts */
@@ -100,7 +105,9 @@ struct chord_peer {
 struct chord_config {
     struct addr self;       /* where other nodes reach this node */
     unsigned vnodes;        /* 1..CHORD_MAX_VNODES */
-    unsigned succ_len;      /* r, 1..CHORD_SUCC_MAX */
+    unsigned succ_len;      /* r, 2..CHORD_SUCC_MAX: with r = 1 a node that
+                             * adopts a successor which dies right after
+                             * answering has no live successor left */
     uint32_t stabilize_ms;
     uint32_t check_pred_ms;
     uint32_t fix_finger_ms;
@@ -166,8 +173,10 @@ void chord_free(struct chord *c);
  * Returns 0, or -EALREADY if the node was already started. */
 int chord_create(struct chord *c);
 /* Joins the ring that the node at bootstrap belongs to; every vnode looks
- * up its own successor through it and retries until it is in. Returns 0
- * or -EALREADY. */
+ * up its own successor through it and retries until it is in. Called again
+ * while a join is under way, it adds another bootstrap address, and the
+ * retries rotate over all of them. Returns 0, -EINVAL for a bad address,
+ * or -EALREADY when every vnode has joined. */
 int chord_join(struct chord *c, const struct addr *bootstrap);
 /* Voluntary leave: every vnode hands its predecessor its successor list and
  * its successor its predecessor, and waits for their acknowledgements

@@ -39,6 +39,7 @@ struct vnode {
     uint64_t t_stabilize, t_check_pred, t_fix_finger, t_probe, t_join;
     bool stab_busy, pred_busy, finger_busy, probe_busy, adopt_busy, join_busy;
     uint8_t last_succ_fail;  /* stabilizes in a row the only successor missed */
+    uint8_t succ_strikes;    /* stabilizes in a row the first successor missed */
     uint8_t recover_next;    /* rotates over recovery candidates */
     uint8_t leaves_pending;  /* LEAVE frames not yet acknowledged */
     bool dirty;              /* successor list or predecessor changed */

@@ -67,7 +67,7 @@ int chord_new(const struct chord_config *cfg, const struct env *env,
     struct chord *c;
 
     if (!cfg || !env || cfg->vnodes < 1 || cfg->vnodes > CHORD_MAX_VNODES ||
-        cfg->succ_len < 1 || cfg->succ_len > CHORD_SUCC_MAX ||
+        cfg->succ_len < 2 || cfg->succ_len > CHORD_SUCC_MAX ||
         (cfg->self.family != ADDR_V4 && cfg->self.family != ADDR_V6) || cfg->stabilize_ms == 0 ||
         cfg->check_pred_ms == 0 || cfg->fix_finger_ms == 0 || cfg->probe_ms == 0 ||
         cfg->rpc_timeout_ms == 0 || cfg->rpc_tries == 0 || cfg->rpc_tries > 100)
@@ -130,18 +130,27 @@ int chord_create(struct chord *c)
 
 int chord_join(struct chord *c, const struct addr *bootstrap)
 {
-    if (c->started)
-        return -EALREADY;
+    bool joining = false;
+
     if (!bootstrap || (bootstrap->family != ADDR_V4 && bootstrap->family != ADDR_V6))
         return -EINVAL;
+    for (unsigned i = 0; i < c->nvnodes; i++)
+        joining |= c->vn[i].state == VN_JOINING;
+    if (c->started && !joining)
+        return -EALREADY;
     c->started = true;
     for (unsigned i = 0; i < c->nvnodes; i++) {
         struct vnode *v = &c->vn[i];
         struct chord_peer b = {.addr = *bootstrap};
-        v->state = VN_JOINING;
-        v->t_join = chord_now(c);
-        /* The bootstrap node stays in long-term memory: if the join lands
-         * in a fragment of a partitioned ring, probing it merges later. */
+        if (v->state != VN_IDLE && v->state != VN_JOINING)
+            continue;
+        if (v->state == VN_IDLE) {
+            v->state = VN_JOINING;
+            v->t_join = chord_now(c);
+        }
+        /* Bootstrap addresses stay in long-term memory: joins rotate over
+         * them, and if the join lands in a fragment of a partitioned ring,
+         * probing them merges later. */
         table_memory_add(c, v, &b);
     }
     return 0;

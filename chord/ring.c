@@ -34,6 +34,14 @@ void ring_vnode_joined(struct chord *c, struct vnode *v)
     v->dirty = true;
 }
 
+static int succ_index(const struct vnode *v, const struct id *id)
+{
+    for (unsigned i = 0; i < v->nsucc; i++)
+        if (id_eq(&v->succ[i].id, id))
+            return (int)i;
+    return -1;
+}
+
 static void send_notify(struct chord *c, struct vnode *v, const struct chord_peer *to)
 {
     struct chord_msg m;
@@ -177,11 +185,14 @@ static void join_step(struct chord *c, struct vnode *v)
     struct id key;
     struct chord_peer boot = {0};
 
-    /* The bootstrap address is the first entry of memory (chord_join), or
-     * this very node for extra vnodes of a node that created the ring. */
+    /* The bootstrap addresses are in memory (chord_join), tried in turn;
+     * extra vnodes of a node that created the ring join through itself. */
     if (v->nmem > 0)
-        boot = v->mem[0].peer;
+        boot = v->mem[v->mem_probe++ % v->nmem].peer;
     else
+        boot.addr = c->cfg.self;
+    /* A sibling vnode already in the ring knows it best. */
+    if (chord_vnode_first_joined(c))
         boot.addr = c->cfg.self;
     /* Look up self+1, not self: if a crashed earlier incarnation of this
      * vnode is still in the ring, the answer is the node after it. */
@@ -313,6 +324,24 @@ static void adopt(struct chord *c, struct vnode *v, const struct chord_peer *p,
      * only if the candidate still lies before our first successor. */
     if (v->nsucc > 0 && !id_in_oo(&p->id, &v->self.id, &v->succ[0].id))
         return;
+    /* With no successor at all (recovery), the candidate may lie far
+     * round the ring (a finger, or our own predecessor). If it knows a
+     * node between us and it, that one is closer to our true successor:
+     * ask it next, as stabilize walks back along predecessors. Only a node
+     * that knows nobody closer is adopted, so the ring cannot close over
+     * itself twice. */
+    if (v->nsucc == 0) {
+        const struct chord_peer *closer = NULL;
+        if (m->has_peer && id_in_oo(&m->peer.id, &v->self.id, &p->id))
+            closer = &m->peer;
+        for (unsigned i = 0; i < m->npeers; i++)
+            if (id_in_oo(&m->peers[i].id, &v->self.id, closer ? &closer->id : &p->id))
+                closer = &m->peers[i];
+        if (closer) {
+            ring_adopt_try(c, v, closer);
+            return;
+        }
+    }
     list[n++] = *p;
     for (unsigned i = 0; i < m->npeers; i++)
         list[n++] = m->peers[i];
@@ -328,18 +357,28 @@ void ring_on_reply(struct chord *c, struct vnode *v, struct pending *p, const st
     size_t n = 0;
 
     switch (p->kind) {
-    case P_STAB:
+    case P_STAB: {
         v->stab_busy = false;
         if (m->type != CHORD_MSG_PREDECESSOR_REPLY || v->state != VN_JOINED)
             return;
-        if (v->nsucc == 0 || !id_eq(&v->succ[0].id, &p->to.id))
+        /* The answer may come from the first successor or, after it went
+         * silent, from a later one we failed over to: either way the list
+         * restarts at the node that answered (dropping the silent ones
+         * before it) and continues with its list, as Zave reconciles. */
+        int at = succ_index(v, &p->to.id);
+        if (at < 0)
             return; /* the list moved on while we asked */
-        /* Reconcile: our successor, then its list (Zave). */
+        for (int i = 0; i < at; i++) {
+            log_peer(c, LOG_INFO, "drops unresponsive successor", v, &v->succ[i]);
+            table_memory_add(c, v, &v->succ[i]);
+            table_forget_finger(v, &v->succ[i].id);
+        }
         list[n++] = p->to;
         for (unsigned i = 0; i < m->npeers; i++)
             list[n++] = m->peers[i];
         table_succ_set(c, v, list, n);
         v->last_succ_fail = 0;
+        v->succ_strikes = 0;
         /* Its predecessor, if between us, is a better successor; adopt it
          * only after hearing from it. */
         if (m->has_peer && v->nsucc > 0 && id_in_oo(&m->peer.id, &v->self.id, &v->succ[0].id))
@@ -347,6 +386,7 @@ void ring_on_reply(struct chord *c, struct vnode *v, struct pending *p, const st
         if (v->nsucc > 0)
             send_notify(c, v, &v->succ[0]);
         break;
+    }
     case P_ADOPT:
         v->adopt_busy = false;
         if (m->type != CHORD_MSG_PREDECESSOR_REPLY || v->state != VN_JOINED)
@@ -384,20 +424,36 @@ void ring_on_reply(struct chord *c, struct vnode *v, struct pending *p, const st
 void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
 {
     switch (p->kind) {
-    case P_STAB:
+    case P_STAB: {
         v->stab_busy = false;
-        if (v->state != VN_JOINED || v->nsucc == 0 || !id_eq(&v->succ[0].id, &p->to.id))
+        int at = succ_index(v, &p->to.id);
+        if (v->state != VN_JOINED || at < 0)
             return;
-        if (v->nsucc > 1 || ++v->last_succ_fail >= CHORD_LAST_SUCC_GRACE) {
-            log_peer(c, LOG_INFO, "drops unresponsive successor", v, &p->to);
-            table_memory_add(c, v, &p->to);
-            table_forget_finger(v, &p->to.id);
-            table_succ_remove(c, v, &p->to.id);
-            v->last_succ_fail = 0;
+        /* A silent successor is not simply deleted: a lost frame looks the
+         * same as a crash. Ask the next one; only a node that answers
+         * replaces it (see the reply above), so the list always keeps the
+         * last node we heard from. */
+        if (at == 0 && ++v->succ_strikes < CHORD_SUSPECT_ROUNDS)
+            return; /* try it again next round */
+        if ((unsigned)at + 1 < v->nsucc) {
+            send_pred_get(c, v, P_STAB, &v->succ[at + 1]);
+            return;
         }
-        /* Stabilize again at once with the next successor. */
-        v->t_stabilize = chord_now(c);
+        /* Nobody in the list answered. Keep it for a few rounds (the node
+         * may be cut off only briefly); then the ring is lost to us and
+         * recovery (fingers, predecessor, memory) takes over. */
+        if (++v->last_succ_fail >= CHORD_LAST_SUCC_GRACE) {
+            for (unsigned i = 0; i < v->nsucc; i++) {
+                log_peer(c, LOG_INFO, "gives up on successor", v, &v->succ[i]);
+                table_memory_add(c, v, &v->succ[i]);
+                table_forget_finger(v, &v->succ[i].id);
+            }
+            table_succ_set(c, v, NULL, 0);
+            v->last_succ_fail = 0;
+            v->t_stabilize = chord_now(c);
+        }
         break;
+    }
     case P_ADOPT:
         v->adopt_busy = false;
         table_forget_finger(v, &p->to.id);

@@ -42,6 +42,8 @@ void table_succ_set(struct chord *c, struct vnode *v, const struct chord_peer *l
     v->nsucc = (uint8_t)k;
     v->dirty = true;
     v->last_succ_fail = 0;
+    if (first_changed)
+        v->succ_strikes = 0;
     c->stats.successor_changes++;
     if (first_changed && log_enabled(c->lg, LOG_DEBUG)) {
         char a[ID_HEX_LEN + 1], b[ID_HEX_LEN + 1] = "(none)";

@@ -2,9 +2,14 @@
  * invariants, the ideal ring, the fail rule, and lookup statistics. */
 #include "sim/internal.h"
 
+#include "chord/msg.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void inflight_collect(struct sim *s);
+static bool inflight_ok(const struct sim *s);
 
 static unsigned V(const struct sim *s)
 {
@@ -46,6 +51,7 @@ void sim_check_free(struct sim *s)
     free(s->fr_cnt);
     free(s->fr_rev_start);
     free(s->fr_rev);
+    free(s->cons);
 }
 
 size_t sim_check_bytes(const struct sim *s)
@@ -317,6 +323,18 @@ bool sim_ring_is_ideal(struct sim *s, char *why, size_t why_len)
         why = dummy;
         why_len = sizeof(dummy);
     }
+    /* Every live node must be in: a join still under way is not ideal. */
+    for (unsigned i = 0; i < s->nnodes; i++) {
+        struct sim_node *nd = s->nodes[i];
+        if (!nd->alive || nd->leaving)
+            continue;
+        for (unsigned v = 0; v < V(s); v++) {
+            if (!chord_vnode_joined(nd->c, v)) {
+                snprintf(why, why_len, "node %s vnode %u is still joining", nd->name, v);
+                return false;
+            }
+        }
+    }
     sort_members(s);
     size_t m = s->nsorted;
     if (m == 0) {
@@ -391,9 +409,19 @@ bool sim_fail_rule_allows(struct sim *s, const unsigned *nodes, size_t n)
 
     for (size_t k = 0; k < n; k++)
         s->victim[nodes[k]] = 1;
-    for (size_t g = 0; g < total; g++)
+    size_t before = 0;
+    for (size_t g = 0; g < total; g++) {
+        before += s->member[g];
         if (s->member[g] && !s->victim[g / V(s)])
             remaining++;
+    }
+    /* The ring itself may not vanish: at least one member stays. */
+    if (before > 0 && remaining == 0)
+        ok = false;
+    if (ok && remaining > 1) {
+        inflight_collect(s);
+        ok = inflight_ok(s);
+    }
     for (size_t g = 0; g < total && ok && remaining > 1; g++) {
         if (!s->member[g] || s->victim[g / V(s)])
             continue;
@@ -409,6 +437,79 @@ bool sim_fail_rule_allows(struct sim *s, const unsigned *nodes, size_t n)
     for (size_t k = 0; k < n; k++)
         s->victim[nodes[k]] = 0;
     return ok;
+}
+
+/* Successor lists on their way to a member (PREDECESSOR_REPLY, LEAVE) will
+ * replace or splice into its list when they arrive. Zave's steps are atomic
+ * and have no such messages; the faithful fail rule for message passing
+ * is that a crash must leave a live entry in those lists too. Each one
+ * becomes a constraint: the member vnodes it names. */
+static void inflight_collect(struct sim *s)
+{
+    struct chord_msg *m = malloc(sizeof(*m));
+    s->ncons = 0;
+    if (!m)
+        return;
+    for (size_t i = 0; i < s->nev; i++) {
+        const struct sim_event *ev = &s->ev[i];
+        if (ev->kind != SIM_EV_MSG || chord_msg_decode(ev->data, ev->len, m) != 0)
+            continue;
+        if (m->type != CHORD_MSG_PREDECESSOR_REPLY && m->type != CHORD_MSG_LEAVE)
+            continue;
+        struct chord_peer dst = {.id = m->dst, .addr = s->nodes[ev->node]->addr};
+        int32_t d = gv_of(s, &dst);
+        if (d < 0 || !s->member[d])
+            continue;
+        if (s->ncons == s->cap_cons) {
+            size_t cap = s->cap_cons ? 2 * s->cap_cons : 64;
+            struct sim_constraint *nc = realloc(s->cons, cap * sizeof(*nc));
+            if (!nc)
+                break;
+            s->cons = nc;
+            s->cap_cons = cap;
+        }
+        struct sim_constraint *c = &s->cons[s->ncons];
+        /* The list as the receiver will build it: from its own position,
+         * in ring order, stopping at itself, cut to r (chord/table.c). */
+        struct chord_peer cand[CHORD_SUCC_MAX + 1];
+        size_t nc = 0;
+        if (m->type == CHORD_MSG_PREDECESSOR_REPLY)
+            cand[nc++] = m->src;
+        for (unsigned k = 0; k < m->npeers; k++)
+            cand[nc++] = m->peers[k];
+        struct id last, dist;
+        size_t kept = 0;
+        c->n = 0;
+        for (size_t k = 0; k < nc && kept < s->cfg.succ_len; k++) {
+            if (id_eq(&cand[k].id, &s->vid[d]))
+                break;
+            id_distance(&dist, &s->vid[d], &cand[k].id);
+            if (kept > 0 && id_cmp(&dist, &last) <= 0)
+                continue;
+            last = dist;
+            kept++;
+            int32_t t = gv_of(s, &cand[k]);
+            if (t >= 0 && s->member[t])
+                c->gv[c->n++] = (uint32_t)t;
+        }
+        /* A list with no live member left cannot be saved by any choice. */
+        if (c->n > 0)
+            s->ncons++;
+    }
+    free(m);
+}
+
+static bool inflight_ok(const struct sim *s)
+{
+    for (size_t i = 0; i < s->ncons; i++) {
+        const struct sim_constraint *c = &s->cons[i];
+        bool live = false;
+        for (uint32_t k = 0; k < c->n && !live; k++)
+            live = !s->victim[c->gv[k] / V(s)];
+        if (!live)
+            return false;
+    }
+    return true;
 }
 
 /* Greedy choice of many victims at once. fr_cnt[g] counts member g's live
@@ -463,11 +564,18 @@ void sim_fail_rule_begin(struct sim *s)
     }
     free(pos);
     memset(s->victim, 0, s->nnodes);
+    inflight_collect(s);
 }
 
 bool sim_fail_rule_try_add(struct sim *s, unsigned node)
 {
     if (!s->fr_rev)
+        return false;
+    /* The ring itself may not vanish: at least one member node stays. */
+    size_t total = (size_t)s->nnodes * V(s), others = 0;
+    for (size_t g = 0; g < total; g++)
+        others += s->member[g] && !s->victim[g / V(s)] && g / V(s) != node;
+    if (others == 0)
         return false;
     /* Every member pointing at one of this node's vnodes must keep a live
      * successor that is not a victim. */
@@ -487,12 +595,16 @@ bool sim_fail_rule_try_add(struct sim *s, unsigned node)
                 return false;
         }
     }
+    s->victim[node] = 1;
+    if (!inflight_ok(s)) {
+        s->victim[node] = 0;
+        return false;
+    }
     for (unsigned v = 0; v < V(s); v++) {
         size_t t = (size_t)node * V(s) + v;
         for (uint32_t k = s->fr_rev_start[t]; k < s->fr_rev_start[t + 1]; k++)
             s->fr_cnt[s->fr_rev[k]]--;
     }
-    s->victim[node] = 1;
     return true;
 }
 
@@ -574,4 +686,36 @@ void sim_lookup_acc_finish(struct sim_lookup_acc *a, struct sim_lookup_stats *ou
     }
     free(a->ms_hist);
     a->ms_hist = NULL;
+}
+
+void sim_dump(struct sim *s, FILE *f)
+{
+    size_t total = (size_t)s->nnodes * V(s);
+    char a[13], b[13];
+    fprintf(f, "--- state at t=%llu (seed %llu)\n", (unsigned long long)s->now,
+            (unsigned long long)s->cfg.seed);
+    for (size_t g = 0; g < total; g++) {
+        struct sim_node *nd = s->nodes[g / V(s)];
+        if (!nd->alive)
+            continue;
+        unsigned v = (unsigned)(g % V(s));
+        short_id(&s->vid[g], a);
+        fprintf(f, "%s %s/%u %s best=%d", a, nd->name, v,
+                s->member[g] ? "member" : (chord_vnode_joined(nd->c, v) ? "joined?" : "joining"),
+                (int)s->best[g]);
+        struct chord_peer pred;
+        if (chord_vnode_predecessor(nd->c, v, &pred)) {
+            short_id(&pred.id, b);
+            fprintf(f, " pred=%s", b);
+        }
+        const struct chord_peer *list;
+        size_t n = chord_vnode_successors(nd->c, v, &list);
+        fprintf(f, " succ=[");
+        for (size_t i = 0; i < n; i++) {
+            int32_t t = gv_of(s, &list[i]);
+            short_id(&list[i].id, b);
+            fprintf(f, "%s%s%s", i ? " " : "", b, t >= 0 && s->member[t] ? "" : "(dead)");
+        }
+        fprintf(f, "]\n");
+    }
 }

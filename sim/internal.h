@@ -24,6 +24,7 @@ struct sim_node {
     struct addr addr;
     bool alive, leaving;
     uint8_t group;    /* partition side */
+    int bootstrap;    /* node it joined through, -1 if it created the ring */
     uint64_t scheduled; /* time of its queued timer event, UINT64_MAX if none */
     struct env env;
     struct logger lg;
@@ -37,6 +38,11 @@ struct sim_lookup_acc {
     uint64_t hops_sum, ms_sum, answered;
     uint64_t hop_hist[CHORD_MAX_HOPS + 2];
     uint32_t *ms_hist; /* SIM_MS_HIST + 1 buckets of 1 ms */
+};
+
+struct sim_constraint {
+    uint32_t n;
+    uint32_t gv[CHORD_SUCC_MAX + 1];
 };
 
 struct sim {
@@ -69,6 +75,8 @@ struct sim {
     bool sorted_dirty, members_changed;
     /* incremental fail rule */
     uint32_t *fr_cnt, *fr_rev_start, *fr_rev;
+    struct sim_constraint *cons; /* lists in flight, see check.c */
+    size_t ncons, cap_cons;
 
     size_t nviolations;
     char first_violation[640];
@@ -84,6 +92,7 @@ void sim_after_event(struct sim *s, unsigned node);
 void sim_violation(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* check.c */
+void sim_dump(struct sim *s, FILE *f);
 int sim_check_grow(struct sim *s, size_t cap_nodes);
 void sim_check_free(struct sim *s);
 size_t sim_check_bytes(const struct sim *s);

@@ -157,6 +157,12 @@ void sim_violation(struct sim *s, const char *fmt, ...)
     snprintf(s->first_violation, sizeof(s->first_violation),
              "seed %" PRIu64 " t=%" PRIu64 "ms event %" PRIu64 ": %s", s->cfg.seed, s->now,
              s->events, msg);
+    /* COOPFS_SIM_DUMP=1 prints every vnode's tables at the first violation. */
+    const char *dump = getenv("COOPFS_SIM_DUMP");
+    if (dump && *dump == '1') {
+        fprintf(stderr, "VIOLATION %s\n", s->first_violation);
+        sim_dump(s, stderr);
+    }
 }
 
 /* Node addresses: node i lives at 127.a.b.c:4000 with a.b.c = i + 1. */
@@ -279,6 +285,7 @@ static int node_start(struct sim *s, unsigned i, int bootstrap)
     int rc = chord_new(&cfg, &n->env, &cb, s->cfg.log ? &n->lg : NULL, &n->c);
     if (rc)
         return rc;
+    n->bootstrap = bootstrap;
     if (bootstrap < 0)
         rc = chord_create(n->c);
     else
@@ -299,7 +306,7 @@ int sim_new(const struct sim_config *cfg, struct sim **out)
 {
     struct sim *s;
 
-    if (!cfg || cfg->vnodes < 1 || cfg->vnodes > CHORD_MAX_VNODES || cfg->succ_len < 1 ||
+    if (!cfg || cfg->vnodes < 1 || cfg->vnodes > CHORD_MAX_VNODES || cfg->succ_len < 2 ||
         cfg->succ_len > CHORD_SUCC_MAX || cfg->loss < 0 || cfg->loss > 1 || cfg->dup < 0 ||
         cfg->dup > 1 || cfg->reorder < 0 || cfg->reorder > 1)
         return -EINVAL;
@@ -380,20 +387,31 @@ int sim_add_node(struct sim *s, int bootstrap)
     return (int)i;
 }
 
-/* A random live node whose vnodes have joined, or -1. */
+static bool node_is_member(const struct sim *s, unsigned i)
+{
+    const struct sim_node *n = s->nodes[i];
+    if (!n->alive || n->leaving)
+        return false;
+    for (unsigned v = 0; v < s->cfg.vnodes; v++)
+        if (chord_vnode_joined(n->c, v))
+            return true;
+    return false;
+}
+
+/* A random live node with at least one joined vnode, or -1. */
 int sim_random_member_node(struct sim *s)
 {
     if (s->nnodes == 0)
         return -1;
     for (int tries = 0; tries < 64; tries++) {
         unsigned i = (unsigned)sim_random_below(s, s->nnodes);
-        if (s->nodes[i]->alive && !s->nodes[i]->leaving && chord_vnode_joined(s->nodes[i]->c, 0))
+        if (node_is_member(s, i))
             return (int)i;
     }
     unsigned start = (unsigned)sim_random_below(s, s->nnodes);
     for (unsigned k = 0; k < s->nnodes; k++) {
         unsigned i = (start + k) % s->nnodes;
-        if (s->nodes[i]->alive && !s->nodes[i]->leaving && chord_vnode_joined(s->nodes[i]->c, 0))
+        if (node_is_member(s, i))
             return (int)i;
     }
     return -1;
@@ -403,6 +421,13 @@ int sim_add_nodes(struct sim *s, unsigned n)
 {
     for (unsigned k = 0; k < n; k++) {
         int b = sim_random_member_node(s);
+        /* No member at all: a new ring only if nobody is alive; otherwise
+         * join through any live node, whose own join will complete. */
+        if (b < 0 && sim_live_count(s) > 0) {
+            for (unsigned i = 0; i < s->nnodes && b < 0; i++)
+                if (s->nodes[i]->alive && !s->nodes[i]->leaving)
+                    b = (int)i;
+        }
         int rc = sim_add_node(s, b);
         if (rc < 0)
             return rc;
@@ -419,6 +444,21 @@ static void node_kill(struct sim *s, unsigned i)
     n->leaving = false;
     n->scheduled = UINT64_MAX;
     sim_check_node_died(s, i);
+    /* A node still joining through the one that died would knock on a dead
+     * door forever: like an operator, give it another member's address. */
+    for (unsigned k = 0; k < s->nnodes; k++) {
+        struct sim_node *j = s->nodes[k];
+        if (!j->alive || j->bootstrap != (int)i)
+            continue;
+        bool joining = false;
+        for (unsigned v = 0; v < s->cfg.vnodes; v++)
+            joining |= !chord_vnode_joined(j->c, v);
+        int b = joining ? sim_random_member_node(s) : -1;
+        if (b >= 0 && chord_join(j->c, &s->nodes[b]->addr) == 0) {
+            j->bootstrap = b;
+            sim_after_event(s, k);
+        }
+    }
 }
 
 int sim_crash(struct sim *s, const unsigned *nodes, size_t n, bool respect_fail_rule)

@@ -25,7 +25,7 @@
  * fail rule was broken on purpose, only local checks run. sim_heal()
  * re-enables full checks once the ring is ideal again.
  *
- * "Ideal" means every live vnode's successor list is exactly the next
+ * "Ideal" means every live node has joined, every vnode's successor list is exactly the next
  * min(r, M-1) live members in id order (M = live members) and its
  * predecessor is the previous live member.
  */
