@@ -62,6 +62,7 @@ struct pending {
     uint16_t vnode;
     uint8_t kind;
     uint8_t tries;
+    bool refused;      /* ended by NO_SUCH_VNODE: proof, not suspicion */
     uint8_t *frame;    /* owned copy, resent on timeout */
     uint32_t frame_len;
 };
@@ -170,5 +171,7 @@ void lookup_on_route(struct chord *c, struct vnode *v, const struct chord_msg *m
 void lookup_tick(struct chord *c, uint64_t now);
 uint64_t lookup_next_deadline(const struct chord *c);
 void lookup_free_all(struct chord *c);
+/* Ends every lookup in flight with -ECANCELED (reported at the next tick). */
+void lookup_cancel_all(struct chord *c);
 
 #endif

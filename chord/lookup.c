@@ -23,15 +23,17 @@ void lookup_free_all(struct chord *c)
     c->nlookups = c->cap_lookups = 0;
 }
 
+/* iterative: whether the iterative fallback produced this answer (a late
+ * recursive answer may still win after the fallback started). */
 static void lookup_answer(struct chord *c, struct lookup *l, const struct chord_peer *succ,
-                          unsigned hops)
+                          unsigned hops, bool iterative)
 {
     l->done = true;
     l->res.status = 0;
     l->res.key = l->key;
     l->res.succ = *succ;
     l->res.hops = hops;
-    l->res.iterative = l->iterative;
+    l->res.iterative = iterative;
     l->deadline = chord_now(c); /* reported at the next tick */
 }
 
@@ -45,9 +47,17 @@ static void lookup_fail(struct chord *c, struct lookup *l, int status)
     l->deadline = chord_now(c);
 }
 
+void lookup_cancel_all(struct chord *c)
+{
+    for (size_t i = 0; i < c->nlookups; i++)
+        if (!c->lookups[i].done)
+            lookup_fail(c, &c->lookups[i], -ECANCELED);
+}
+
 void lookup_send_find(struct chord *c, struct vnode *v, struct lookup *l,
                       const struct chord_peer *to, bool any)
 {
+    l->cand[0] = *to; /* joins and probes: who was asked */
     struct chord_msg m;
     chord_msg_prepare(c, v, &m, CHORD_MSG_PEER_FIND, to, any);
     m.request_id = l->handle;
@@ -82,18 +92,20 @@ struct lookup *lookup_start(struct chord *c, struct vnode *v, const struct id *k
     l->key = *key;
 
     if (purpose == L_JOIN || purpose == L_PROBE) {
-        /* The caller sends the PEER_FIND; no fallback, the caller retries. */
-        l->deadline = now + (uint64_t)c->cfg.rpc_timeout_ms * c->cfg.rpc_tries;
+        /* The caller sends the PEER_FIND; no fallback: a join starts over
+         * after CHORD_JOIN_RETRY_MS, a probe waits for its next turn. */
+        l->deadline = now + (purpose == L_JOIN ? (uint64_t)CHORD_JOIN_RETRY_MS
+                                               : (uint64_t)c->cfg.rpc_timeout_ms * c->cfg.rpc_tries);
         return l;
     }
     if (purpose == L_USER)
         c->stats.lookups_started++;
     if (v->nsucc == 0) {
-        lookup_answer(c, l, &v->self, 0);
+        lookup_answer(c, l, &v->self, 0, false);
         return l;
     }
     if (id_in_oc(key, &v->self.id, &v->succ[0].id)) {
-        lookup_answer(c, l, &v->succ[0], 0);
+        lookup_answer(c, l, &v->succ[0], 0, false);
         return l;
     }
     const struct chord_peer *next = table_closest_preceding(v, key);
@@ -147,7 +159,7 @@ void lookup_on_found(struct chord *c, const struct chord_msg *m)
     if (!l || l->done || !id_eq(&l->key, &m->key))
         return; /* late, duplicated or forged */
     l->hops = m->hops;
-    lookup_answer(c, l, &m->peer, m->hops);
+    lookup_answer(c, l, &m->peer, m->hops, false);
 }
 
 void lookup_on_next_hop(struct chord *c, struct vnode *v, const struct chord_msg *m)
@@ -244,11 +256,11 @@ static void iter_begin(struct chord *c, struct lookup *l)
         return;
     }
     if (v->nsucc == 0) {
-        lookup_answer(c, l, &v->self, 0);
+        lookup_answer(c, l, &v->self, 0, true);
         return;
     }
     if (id_in_oc(&l->key, &v->self.id, &v->succ[0].id)) {
-        lookup_answer(c, l, &v->succ[0], 0);
+        lookup_answer(c, l, &v->succ[0], 0, true);
         return;
     }
     size_t n = table_closest_list(v, &l->key, l->failed, l->nfailed, list, LOOKUP_CAND);
@@ -270,7 +282,7 @@ void lookup_on_step_reply(struct chord *c, struct pending *p, const struct chord
     }
     if (m->done) {
         if (m->npeers > 0)
-            lookup_answer(c, l, &m->peers[0], l->hops);
+            lookup_answer(c, l, &m->peers[0], l->hops, true);
         else
             lookup_fail(c, l, -EHOSTUNREACH);
         return;
@@ -370,6 +382,9 @@ int chord_route(struct chord *c, const struct id *key, uint16_t app_type, const 
     v = c->leaving ? NULL : best_local(c, key);
     if (!v)
         return -EAGAIN;
+    /* The message starts its way as a frame to this node itself, so that
+     * deliver and forward run inside chord_input like every other upcall,
+     * never inside this call. */
     chord_msg_prepare(c, v, &m, CHORD_MSG_ROUTE, &v->self, false);
     m.request_id = chord_new_reqid(c);
     m.key = *key;
@@ -379,8 +394,7 @@ int chord_route(struct chord *c, const struct id *key, uint16_t app_type, const 
     m.app_type = app_type;
     m.payload = payload;
     m.payload_len = (uint32_t)len;
-    lookup_on_route(c, v, &m);
-    return 0;
+    return chord_send(c, &c->cfg.self, &m) ? 0 : -EMSGSIZE;
 }
 
 static void report(struct chord *c, struct lookup *l)

@@ -170,14 +170,7 @@ void chord_leave(struct chord *c)
             v->state = VN_LEFT;
     }
     /* Lookups in flight end now: their answers would find a node gone. */
-    for (size_t i = 0; i < c->nlookups; i++) {
-        struct lookup *l = &c->lookups[i];
-        if (!l->done) {
-            l->done = true;
-            l->res.status = -ECANCELED;
-            l->deadline = chord_now(c);
-        }
-    }
+    lookup_cancel_all(c);
 }
 
 bool chord_has_left(const struct chord *c)
@@ -333,6 +326,7 @@ static void on_reply(struct chord *c, const struct chord_msg *m)
         struct pending taken = pending_take(c, i);
         if (m->type == CHORD_MSG_NO_SUCH_VNODE) {
             LOG_D(c->lg, MOD, "%s: peer has no such vnode", c->name);
+            taken.refused = true;
             pending_finish(c, &taken, NULL);
         } else {
             pending_finish(c, &taken, m);

@@ -433,7 +433,10 @@ void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
          * same as a crash. Ask the next one; only a node that answers
          * replaces it (see the reply above), so the list always keeps the
          * last node we heard from. */
-        if (at == 0 && ++v->succ_strikes < CHORD_SUSPECT_ROUNDS)
+        /* Suspicion needs several rounds when there is someone to fail
+         * over to; a refusal (NO_SUCH_VNODE) is proof and needs none. The
+         * last successor has its own, longer grace below. */
+        if (at == 0 && v->nsucc > 1 && !p->refused && ++v->succ_strikes < CHORD_SUSPECT_ROUNDS)
             return; /* try it again next round */
         if ((unsigned)at + 1 < v->nsucc) {
             send_pred_get(c, v, P_STAB, &v->succ[at + 1]);
@@ -442,7 +445,7 @@ void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
         /* Nobody in the list answered. Keep it for a few rounds (the node
          * may be cut off only briefly); then the ring is lost to us and
          * recovery (fingers, predecessor, memory) takes over. */
-        if (++v->last_succ_fail >= CHORD_LAST_SUCC_GRACE) {
+        if (++v->last_succ_fail >= CHORD_LAST_SUCC_GRACE || p->refused) {
             for (unsigned i = 0; i < v->nsucc; i++) {
                 log_peer(c, LOG_INFO, "gives up on successor", v, &v->succ[i]);
                 table_memory_add(c, v, &v->succ[i]);
@@ -536,10 +539,13 @@ void ring_lookup_answered(struct chord *c, struct vnode *v, struct lookup *l)
         break;
     case L_PROBE: {
         v->probe_busy = false;
-        if (l->finger < v->nmem) {
-            struct mem_entry *e = &v->mem[l->finger];
-            e->last_ok = chord_now(c);
-        }
+        /* Memory may have been reshuffled meanwhile: find the entry asked. */
+        int slot = -1;
+        for (unsigned i = 0; i < v->nmem; i++)
+            if (addr_eq(&v->mem[i].peer.addr, &l->cand[0].addr))
+                slot = (int)i;
+        if (slot >= 0)
+            v->mem[slot].last_ok = chord_now(c);
         if (v->state != VN_JOINED || id_eq(&s->id, &v->self.id))
             goto agreed;
         if (v->nsucc == 0 || id_in_oo(&s->id, &v->self.id, &v->succ[0].id)) {
@@ -551,8 +557,8 @@ void ring_lookup_answered(struct chord *c, struct vnode *v, struct lookup *l)
     agreed:
         /* The remembered node's ring agrees with ours; after a few such
          * probes stop spending messages on it. */
-        if (l->finger < v->nmem && ++v->mem[l->finger].agreed >= 3)
-            v->mem[l->finger] = v->mem[--v->nmem];
+        if (slot >= 0 && ++v->mem[slot].agreed >= 3)
+            v->mem[slot] = v->mem[--v->nmem];
         break;
     }
     default:

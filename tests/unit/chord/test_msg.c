@@ -384,7 +384,7 @@ static void test_msg_golden(void **state)
     uint8_t ip6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 9};
     (void)state;
 
-    /* ROUTE, a reply (unusual but legal), from 10.0.0.1:4000 to a vnode
+    /* ROUTE, a reply (unusual but legal), from 127.0.0.1:4000 to a vnode
      * of a node at [2001:db8::9]:5 */
     memset(&m, 0, sizeof(m));
     m.type = CHORD_MSG_ROUTE;
@@ -393,7 +393,7 @@ static void test_msg_golden(void **state)
     m.flags = CHORD_MF_ANY;
     m.dst = mkid(1);
     m.src.id = mkid(2);
-    addr_v4(&m.src.addr, 10, 0, 0, 1, 4000);
+    addr_v4(&m.src.addr, 127, 0, 0, 1, 4000);
     m.key = mkid(3);
     m.has_peer = true;
     m.peer.id = mkid(4);
@@ -417,7 +417,7 @@ static void test_msg_golden(void **state)
     b_put(&want, m.src.id.b, 32);
     b_u8(&want, 4);
     b_u16(&want, 4000);
-    b_put(&want, (const uint8_t[]){10, 0, 0, 1}, 4);
+    b_put(&want, (const uint8_t[]){127, 0, 0, 1}, 4);
     b_put(&want, m.key.b, 32);
     b_put(&want, m.peer.id.b, 32);
     b_u8(&want, 6);
