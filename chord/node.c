@@ -338,14 +338,10 @@ static void on_reply(struct chord *c, const struct chord_msg *m)
 
 int chord_input(struct chord *c, const struct addr *from, const void *frame, size_t len)
 {
-    struct chord_msg *m;
+    struct chord_msg msg, *m = &msg;
     struct vnode *v;
     int rc;
 
-    (void)from;
-    m = malloc(sizeof(*m));
-    if (!m)
-        return -ENOMEM;
     rc = chord_msg_decode(frame, len, m);
     if (rc) {
         c->stats.bad_frames++;
@@ -355,7 +351,6 @@ int chord_input(struct chord *c, const struct addr *from, const void *frame, siz
             LOG_W(c->lg, MOD, "%s: dropped a bad frame from %s (%zu bytes): %s", c->name, who,
                   len, rc == CHORD_ERR_TYPE ? "unknown type" : "malformed");
         }
-        free(m);
         return rc;
     }
     c->stats.msgs_in++;
@@ -395,7 +390,6 @@ int chord_input(struct chord *c, const struct addr *from, const void *frame, siz
         break;
     }
 out:
-    free(m);
     for (unsigned i = 0; i < c->nvnodes; i++) {
         struct vnode *vv = &c->vn[i];
         if (vv->dirty) {

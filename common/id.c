@@ -4,14 +4,29 @@
 #include <errno.h>
 #include <string.h>
 
+/* The first 8 bytes as a big-endian number: ids are hashes, so they
+ * nearly always differ there, and one integer compare beats memcmp. */
+static uint64_t head64(const struct id *a)
+{
+    uint64_t v;
+    memcpy(&v, a->b, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
 int id_cmp(const struct id *a, const struct id *b)
 {
-    return memcmp(a->b, b->b, ID_BYTES);
+    uint64_t x = head64(a), y = head64(b);
+    if (x != y)
+        return x < y ? -1 : 1;
+    return memcmp(a->b + 8, b->b + 8, ID_BYTES - 8);
 }
 
 bool id_eq(const struct id *a, const struct id *b)
 {
-    return memcmp(a->b, b->b, ID_BYTES) == 0;
+    return head64(a) == head64(b) && memcmp(a->b + 8, b->b + 8, ID_BYTES - 8) == 0;
 }
 
 bool id_is_zero(const struct id *a)
@@ -34,30 +49,60 @@ void id_add_pow2(struct id *out, const struct id *a, unsigned bit)
     *out = r;
 }
 
+/* Ids as four 64-bit limbs, most significant first. */
+static void limbs(const struct id *a, uint64_t l[4])
+{
+    for (int i = 0; i < 4; i++) {
+        uint64_t v;
+        memcpy(&v, a->b + 8 * i, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        v = __builtin_bswap64(v);
+#endif
+        l[i] = v;
+    }
+}
+
+static void from_limbs(struct id *out, const uint64_t l[4])
+{
+    for (int i = 0; i < 4; i++) {
+        uint64_t v = l[i];
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        v = __builtin_bswap64(v);
+#endif
+        memcpy(out->b + 8 * i, &v, 8);
+    }
+}
+
 void id_add(struct id *out, const struct id *a, const struct id *b)
 {
-    struct id r;
+    uint64_t x[4], y[4], r[4];
     unsigned carry = 0;
 
-    for (int i = ID_BYTES - 1; i >= 0; i--) {
-        unsigned v = (unsigned)a->b[i] + b->b[i] + carry;
-        r.b[i] = (uint8_t)v;
-        carry = v >> 8;
+    limbs(a, x);
+    limbs(b, y);
+    for (int i = 3; i >= 0; i--) {
+        uint64_t t = x[i] + y[i];
+        unsigned c1 = t < x[i];
+        r[i] = t + carry;
+        carry = c1 | (r[i] < t);
     }
-    *out = r;
+    from_limbs(out, r);
 }
 
 void id_distance(struct id *out, const struct id *a, const struct id *b)
 {
-    struct id r;
-    int borrow = 0;
+    uint64_t x[4], y[4], r[4];
+    unsigned borrow = 0;
 
-    for (int i = ID_BYTES - 1; i >= 0; i--) {
-        int v = (int)b->b[i] - a->b[i] - borrow;
-        borrow = v < 0;
-        r.b[i] = (uint8_t)(v + (borrow ? 256 : 0));
+    limbs(a, x);
+    limbs(b, y);
+    for (int i = 3; i >= 0; i--) {
+        uint64_t t = y[i] - x[i];
+        unsigned b1 = y[i] < x[i];
+        r[i] = t - borrow;
+        borrow = b1 | (t < borrow);
     }
-    *out = r;
+    from_limbs(out, r);
 }
 
 bool id_in_oo(const struct id *x, const struct id *a, const struct id *b)
