@@ -181,7 +181,8 @@ int chord_join(struct chord *c, const struct addr *bootstrap);
 /* Voluntary leave: every vnode hands its predecessor its successor list and
  * its successor its predecessor, and waits for their acknowledgements
  * (or their timeouts). chord_has_left() turns true when done; meanwhile
- * the node keeps answering. */
+ * the node refuses new requests (NO_SUCH_VNODE), so that nobody joins
+ * before it or relies on it while it goes. */
 void chord_leave(struct chord *c);
 bool chord_has_left(const struct chord *c);
 

@@ -367,7 +367,9 @@ int chord_input(struct chord *c, const struct addr *from, const void *frame, siz
         goto out;
     }
     v = (m->flags & CHORD_MF_ANY) ? chord_vnode_first_joined(c) : vnode_by_id(c, &m->dst);
-    if (!v || (v->state != VN_JOINED && v->state != VN_LEAVING)) {
+    /* A vnode that is leaving takes no new work: nobody should join before
+     * it, stabilize on it or route through it while it goes. */
+    if (!v || v->state != VN_JOINED) {
         if (m->type != CHORD_MSG_ROUTE && m->type != CHORD_MSG_PREDECESSOR_SET) {
             struct chord_msg rep;
             struct vnode tmp = {.self = {.id = m->dst, .addr = c->cfg.self}};

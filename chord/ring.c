@@ -55,7 +55,8 @@ static void send_pred_get(struct chord *c, struct vnode *v, enum pending_kind ki
 {
     struct chord_msg m;
     chord_msg_prepare(c, v, &m, CHORD_MSG_PREDECESSOR_GET, to, false);
-    if (chord_request(c, v, kind, to, false, &m, 0) != 0)
+    /* A stabilize remembers which version of the list it was sent for. */
+    if (chord_request(c, v, kind, to, false, &m, kind == P_STAB ? v->succ_gen : 0) != 0)
         return;
     if (kind == P_STAB)
         v->stab_busy = true;
@@ -109,8 +110,11 @@ static void stabilize(struct chord *c, struct vnode *v)
         return;
     }
     /* No successor. The predecessor first: in a ring that grows from one
-     * node it is the node that just joined behind us. */
+     * node it is the node that just joined behind us. One candidate at a
+     * time: while one is being asked, the turn does not move on. */
     struct chord_peer cand;
+    if (v->adopt_busy)
+        return;
     if (v->has_pred && v->recover_next == 0) {
         v->recover_next++;
         ring_adopt_try(c, v, &v->pred);
@@ -150,8 +154,18 @@ static void fix_finger(struct chord *c, struct vnode *v)
         v->next_finger++;
     }
     if (v->next_finger >= CHORD_FINGERS) {
+        /* A round is over; the next starts now rather than a period later. */
         v->next_finger = 0;
-        return;
+        while (v->next_finger < CHORD_FINGERS) {
+            chord_finger_start(&v->self.id, v->next_finger, &start);
+            if (!id_in_oc(&start, &v->self.id, &v->succ[0].id))
+                break;
+            v->next_finger++;
+        }
+        if (v->next_finger >= CHORD_FINGERS) {
+            v->next_finger = 0;
+            return; /* every finger is the successor: a tiny ring */
+        }
     }
     if (lookup_start(c, v, &start, L_FINGER, v->next_finger))
         v->finger_busy = true;
@@ -368,6 +382,12 @@ void ring_on_reply(struct chord *c, struct vnode *v, struct pending *p, const st
         int at = succ_index(v, &p->to.id);
         if (at < 0)
             return; /* the list moved on while we asked */
+        /* An answer from a later entry drops the silent ones before it only
+         * if the list is still the one we failed over in: a late answer
+         * from a former first successor must not drop a closer node
+         * adopted meanwhile. */
+        if (at > 0 && p->lookup != v->succ_gen)
+            return;
         for (int i = 0; i < at; i++) {
             log_peer(c, LOG_INFO, "drops unresponsive successor", v, &v->succ[i]);
             table_memory_add(c, v, &v->succ[i]);
@@ -460,8 +480,16 @@ void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
     case P_ADOPT:
         v->adopt_busy = false;
         table_forget_finger(v, &p->to.id);
-        if (v->nsucc == 0)
-            v->t_stabilize = chord_now(c);
+        if (v->nsucc == 0) {
+            /* A live predecessor (it keeps notifying us) beats whatever
+             * else recovery would try next. */
+            if (v->has_pred && !id_eq(&v->pred.id, &p->to.id)) {
+                v->recover_next = 1;
+                ring_adopt_try(c, v, &v->pred);
+            } else {
+                v->t_stabilize = chord_now(c);
+            }
+        }
         break;
     case P_PING_PRED:
         v->pred_busy = false;
@@ -484,6 +512,19 @@ void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
     }
 }
 
+/* What a leaving vnode hands over: its predecessor and successor list,
+ * without the other vnodes of this node, which are leaving too. */
+static void fill_leave(struct chord *c, const struct vnode *v, struct chord_msg *m)
+{
+    m->has_peer = v->has_pred && !addr_eq(&v->pred.addr, &c->cfg.self);
+    if (m->has_peer)
+        m->peer = v->pred;
+    m->npeers = 0;
+    for (unsigned i = 0; i < v->nsucc; i++)
+        if (!addr_eq(&v->succ[i].addr, &c->cfg.self))
+            m->peers[m->npeers++] = v->succ[i];
+}
+
 void ring_start_leave(struct chord *c, struct vnode *v)
 {
     struct chord_msg m;
@@ -497,7 +538,7 @@ void ring_start_leave(struct chord *c, struct vnode *v)
         to[n++] = v->succ[0];
     for (unsigned i = 0; i < n; i++) {
         chord_msg_prepare(c, v, &m, CHORD_MSG_LEAVE, &to[i], false);
-        fill_state_reply(v, &m);
+        fill_leave(c, v, &m);
         if (chord_request(c, v, P_LEAVE, &to[i], false, &m, 0) == 0)
             v->leaves_pending++;
     }

@@ -40,6 +40,7 @@ void table_succ_set(struct chord *c, struct vnode *v, const struct chord_peer *l
     bool first_changed = k == 0 || v->nsucc == 0 || !peer_eq(&out[0], &v->succ[0]);
     memcpy(v->succ, out, k * sizeof(out[0]));
     v->nsucc = (uint8_t)k;
+    v->succ_gen++;
     v->dirty = true;
     v->last_succ_fail = 0;
     if (first_changed)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 static void inflight_collect(struct sim *s);
+static void mark_leaving(struct sim *s);
 static bool inflight_ok(const struct sim *s);
 
 static unsigned V(const struct sim *s)
@@ -228,7 +229,9 @@ static void refresh_members(struct sim *s, unsigned node)
     struct sim_node *nd = s->nodes[node];
     for (unsigned v = 0; v < V(s); v++) {
         size_t g = (size_t)node * V(s) + v;
-        uint8_t m = nd->alive && nd->c && chord_vnode_joined(nd->c, v);
+        /* A node that is leaving is on its way out: it no longer counts as
+         * a member that others may rely on. */
+        uint8_t m = nd->alive && !nd->leaving && nd->c && chord_vnode_joined(nd->c, v);
         if (m != s->member[g]) {
             s->member[g] = m;
             s->sorted_dirty = true;
@@ -400,6 +403,15 @@ bool sim_true_successor(struct sim *s, const struct id *key, struct chord_peer *
     return true;
 }
 
+/* Nodes still leaving will be gone soon: the fail rule counts them with the
+ * victims. */
+static void mark_leaving(struct sim *s)
+{
+    for (unsigned i = 0; i < s->nnodes; i++)
+        if (s->nodes[i]->alive && s->nodes[i]->leaving)
+            s->victim[i] = 1;
+}
+
 /* The fail rule: crashing `nodes` must leave every other member with a live
  * successor that is not crashing too (or leave a single member). */
 bool sim_fail_rule_allows(struct sim *s, const unsigned *nodes, size_t n)
@@ -409,6 +421,7 @@ bool sim_fail_rule_allows(struct sim *s, const unsigned *nodes, size_t n)
 
     for (size_t k = 0; k < n; k++)
         s->victim[nodes[k]] = 1;
+    mark_leaving(s);
     size_t before = 0;
     for (size_t g = 0; g < total; g++) {
         before += s->member[g];
@@ -564,6 +577,7 @@ void sim_fail_rule_begin(struct sim *s)
     }
     free(pos);
     memset(s->victim, 0, s->nnodes);
+    mark_leaving(s);
     inflight_collect(s);
 }
 

@@ -82,6 +82,8 @@ struct sim {
     char first_violation[640];
 
     struct sim_lookup_acc *lk; /* set while sim_lookups runs */
+    uint64_t lk_left;          /* lookups still to issue */
+    uint64_t lk_gap;           /* mean ms between them */
 };
 
 uint64_t sim_random_below(struct sim *s, uint64_t n);

@@ -608,9 +608,24 @@ static void process(struct sim *s, struct sim_event *ev)
         }
         break;
     case SIM_EV_LOOKUP: {
+        /* Lookups are generated one at a time as they fall due, so that a
+         * million of them do not sit in the queue at once. */
         struct id key;
-        memcpy(&key, ev->data, sizeof(key));
-        free(ev->data);
+        for (int b = 0; b < ID_BYTES; b += 8) {
+            uint64_t r = sim_random(s);
+            memcpy(key.b + b, &r, 8);
+        }
+        if (s->lk && s->lk_left > 0) {
+            s->lk_left--;
+            s->lk->issued++;
+            if (s->lk_left > 0) {
+                struct sim_event next = {
+                    .time = s->now + (s->lk_gap ? sim_random_below(s, 2 * s->lk_gap + 1) : 0),
+                    .kind = SIM_EV_LOOKUP,
+                };
+                heap_push(s, next);
+            }
+        }
         int node = sim_random_member_node(s);
         uint64_t h;
         if (node < 0 || chord_lookup(s->nodes[node]->c, &key, &h) != 0) {
@@ -668,29 +683,16 @@ void sim_lookups(struct sim *s, uint64_t n, uint64_t spread_ms, struct sim_looku
         return;
     }
     s->lk = &acc;
-    for (uint64_t k = 0; k < n; k++) {
-        struct id *key = malloc(sizeof(*key));
-        if (!key)
-            break;
-        for (int b = 0; b < ID_BYTES; b += 8) {
-            uint64_t r = sim_random(s);
-            memcpy(key->b + b, &r, 8);
-        }
-        struct sim_event ev = {
-            .time = s->now + (spread_ms ? sim_random_below(s, spread_ms) : 0),
-            .kind = SIM_EV_LOOKUP,
-            .len = sizeof(*key),
-            .data = (uint8_t *)key,
-        };
-        if (heap_push(s, ev) != 0) {
-            free(key);
-            break;
-        }
-        acc.issued++;
+    s->lk_left = n;
+    s->lk_gap = n ? spread_ms / n : 0;
+    if (n > 0) {
+        struct sim_event first = {.time = s->now, .kind = SIM_EV_LOOKUP};
+        heap_push(s, first);
     }
     uint64_t limit = s->now + spread_ms + CHORD_LOOKUP_MAX_MS + 10000;
-    while (acc.done < acc.issued && s->now < limit)
+    while ((s->lk_left > 0 || acc.done < acc.issued) && s->now < limit)
         sim_run_for(s, 100);
+    s->lk_left = 0;
     s->lk = NULL;
     sim_lookup_acc_finish(&acc, out);
 }

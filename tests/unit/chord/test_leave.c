@@ -130,11 +130,12 @@ static void test_leave_one_ack_one_timeout(void **state)
     assert_true(chord_has_left(f->h.c));
 }
 
-/* Until it has left, a leaving node keeps answering; then it is silent. */
-static void test_leaving_node_keeps_answering(void **state)
+/* Until it has left, a leaving node refuses new work (NO_SUCH_VNODE), so
+ * that nobody joins before it or stabilizes on it; then it is silent. */
+static void test_leaving_node_refuses_then_silent(void **state)
 {
     struct lfix *f = *state;
-    struct chord_msg ping, get, la, lp;
+    struct chord_msg ping, get, la, lp, rep;
 
     chord_leave(f->h.c);
     h_run(&f->h, 0);
@@ -143,10 +144,13 @@ static void test_leaving_node_keeps_answering(void **state)
     h_clear(&f->h);
     h_msg(&f->h, &ping, CHORD_MSG_PING, &f->p);
     assert_int_equal(h_feed(&f->h, &ping), 0);
-    assert_true(h_find(&f->h, CHORD_MSG_PONG, &f->p.addr, NULL) >= 0);
+    assert_true(h_find(&f->h, CHORD_MSG_NO_SUCH_VNODE, &f->p.addr, &rep) >= 0);
+    assert_int_equal(rep.request_id, ping.request_id);
+    assert_int_equal(h_count(&f->h, CHORD_MSG_PONG, NULL), 0);
     h_msg(&f->h, &get, CHORD_MSG_PREDECESSOR_GET, &f->p);
     assert_int_equal(h_feed(&f->h, &get), 0);
-    assert_true(h_find(&f->h, CHORD_MSG_PREDECESSOR_REPLY, &f->p.addr, NULL) >= 0);
+    assert_true(h_find(&f->h, CHORD_MSG_NO_SUCH_VNODE, &f->p.addr, &rep) >= 0);
+    assert_int_equal(h_count(&f->h, CHORD_MSG_PREDECESSOR_REPLY, NULL), 0);
 
     ack(&f->h, &la, &f->a);
     ack(&f->h, &lp, &f->p);
@@ -425,7 +429,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leave_tells_both_neighbours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_without_acks_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_one_ack_one_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_leaving_node_keeps_answering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leaving_node_refuses_then_silent, setup, teardown),
         cmocka_unit_test(test_leave_alone),
         cmocka_unit_test(test_leave_two_node_ring),
         cmocka_unit_test_setup_teardown(test_leave_cancels_lookups, setup, teardown),
