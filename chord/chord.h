@@ -46,29 +46,29 @@
 #include "common/log.h"
 
 /* Defaults and limits. Times in milliseconds. */
-#define CHORD_SUCC_LEN 16        /* r, successor list length (as DHash) */
-#define CHORD_SUCC_MAX 32        /* largest r a config may ask for */
-#define CHORD_FINGERS 64         /* fingers kept, see chord_finger_start() */
-#define CHORD_MAX_VNODES 64      /* vnodes per physical node */
-#define CHORD_MEMORY 8           /* long-term memory entries per vnode */
-#define CHORD_STABILIZE_MS 500   /* stabilize period */
-#define CHORD_CHECK_PRED_MS 1000 /* check-predecessor period */
-#define CHORD_FIX_FINGER_MS 250  /* one finger lookup per period */
-#define CHORD_PROBE_MS 2000      /* long-term memory probe period */
-#define CHORD_MEMORY_TTL_MS (10u * 60u * 1000u) /* forget a peer silent this long */
-#define CHORD_RPC_TIMEOUT_MS 300 /* one try of a request */
-#define CHORD_RPC_TRIES 6        /* tries before a request fails */
+#define CHORD_SUCC_LEN       16                  /* r, successor list length (as DHash) */
+#define CHORD_SUCC_MAX       32                  /* largest r a config may ask for */
+#define CHORD_FINGERS        64                  /* fingers kept, see chord_finger_start() */
+#define CHORD_MAX_VNODES     64                  /* vnodes per physical node */
+#define CHORD_MEMORY         8                   /* long-term memory entries per vnode */
+#define CHORD_STABILIZE_MS   500                 /* stabilize period */
+#define CHORD_CHECK_PRED_MS  1000                /* check-predecessor period */
+#define CHORD_FIX_FINGER_MS  250                 /* one finger lookup per period */
+#define CHORD_PROBE_MS       2000                /* long-term memory probe period */
+#define CHORD_MEMORY_TTL_MS  (10u * 60u * 1000u) /* forget a peer silent this long */
+#define CHORD_RPC_TIMEOUT_MS 300                 /* one try of a request */
+#define CHORD_RPC_TRIES      6                   /* tries before a request fails */
 /* Stabilize rounds in a row the first successor must miss before the node
  * fails over to the next one. A timeout is no proof of death; over a lossy
  * path (30% each way) one request of 6 tries still fails 1.8% of the time,
  * two rounds in a row 0.03%, and every false suspicion can skip a live node. */
-#define CHORD_SUSPECT_ROUNDS 2
-#define CHORD_LAST_SUCC_GRACE 6  /* failed stabilizes before the last successor goes */
-#define CHORD_JOIN_RETRY_MS 1000 /* a join that got no answer starts over */
-#define CHORD_LOOKUP_RECURSIVE_MS 2000 /* then the iterative fallback starts */
-#define CHORD_LOOKUP_MAX_MS 20000      /* then a lookup fails with -ETIMEDOUT */
-#define CHORD_MAX_HOPS 64        /* a routed message that hops more is dropped */
-#define CHORD_ROUTE_MAX 65536    /* largest payload of chord_route() */
+#define CHORD_SUSPECT_ROUNDS      2
+#define CHORD_LAST_SUCC_GRACE     6     /* failed stabilizes before the last successor goes */
+#define CHORD_JOIN_RETRY_MS       1000  /* a join that got no answer starts over */
+#define CHORD_LOOKUP_RECURSIVE_MS 2000  /* then the iterative fallback starts */
+#define CHORD_LOOKUP_MAX_MS       20000 /* then a lookup fails with -ETIMEDOUT */
+#define CHORD_MAX_HOPS            64    /* a routed message that hops more is dropped */
+#define CHORD_ROUTE_MAX           65536 /* largest payload of chord_route() */
 
 /* Message types (docs/protocol.md): the peer range of the VoidPhone
  * design, from 1051. */
@@ -103,11 +103,11 @@ struct chord_peer {
 };
 
 struct chord_config {
-    struct addr self;       /* where other nodes reach this node */
-    unsigned vnodes;        /* 1..CHORD_MAX_VNODES */
-    unsigned succ_len;      /* r, 2..CHORD_SUCC_MAX: with r = 1 a node that
-                             * adopts a successor which dies right after
-                             * answering has no live successor left */
+    struct addr self;  /* where other nodes reach this node */
+    unsigned vnodes;   /* 1..CHORD_MAX_VNODES */
+    unsigned succ_len; /* r, 2..CHORD_SUCC_MAX: with r = 1 a node that
+                        * adopts a successor which dies right after
+                        * answering has no live successor left */
     uint32_t stabilize_ms;
     uint32_t check_pred_ms;
     uint32_t fix_finger_ms;
@@ -122,7 +122,7 @@ struct chord_config {
 void chord_config_default(struct chord_config *cfg, const struct addr *self);
 
 struct chord_lookup_result {
-    int status;             /* 0, -ETIMEDOUT, -EHOSTUNREACH (every path dead), -ECANCELED (node left) */
+    int status; /* 0, -ETIMEDOUT, -EHOSTUNREACH (every path dead), -ECANCELED (node left) */
     struct id key;
     struct chord_peer succ; /* the vnode responsible for key, when status is 0 */
     unsigned hops;          /* overlay hops from the origin to the node that answered */
@@ -140,13 +140,12 @@ struct chord_callbacks {
     /* A routed message reached vnode, responsible for key. payload is only
      * valid during the call. */
     void (*deliver)(void *ctx, unsigned vnode, const struct id *key,
-                    const struct chord_peer *origin, uint16_t app_type,
-                    const void *payload, size_t len);
+                    const struct chord_peer *origin, uint16_t app_type, const void *payload,
+                    size_t len);
     /* A routed message passes through vnode on its way to next. Return
      * false to consume it here. */
-    bool (*forward)(void *ctx, unsigned vnode, const struct id *key,
-                    const struct chord_peer *next, uint16_t app_type,
-                    const void *payload, size_t len);
+    bool (*forward)(void *ctx, unsigned vnode, const struct id *key, const struct chord_peer *next,
+                    uint16_t app_type, const void *payload, size_t len);
     /* A lookup started with chord_lookup() finished. */
     void (*lookup_done)(void *ctx, uint64_t handle, const struct chord_lookup_result *res);
 };
@@ -204,8 +203,8 @@ int chord_lookup(struct chord *c, const struct id *key, uint64_t *handle);
 /* Routes an application message to the vnode responsible for key, where
  * cb->deliver receives it (cb->forward sees it on each hop). Best-effort
  * and unacknowledged. Returns 0, -EAGAIN (not joined), -EMSGSIZE. */
-int chord_route(struct chord *c, const struct id *key, uint16_t app_type,
-                const void *payload, size_t len);
+int chord_route(struct chord *c, const struct id *key, uint16_t app_type, const void *payload,
+                size_t len);
 
 /* Introspection, for the simulator's invariant checks, status pages and
  * the block store. Pointers stay valid until the next call that feeds the

@@ -15,8 +15,8 @@ enum vn_state { VN_IDLE, VN_JOINING, VN_JOINED, VN_LEAVING, VN_LEFT };
 
 struct mem_entry {
     struct chord_peer peer;
-    uint64_t last_ok;  /* last time it answered (or was learned) */
-    uint8_t agreed;    /* probes in a row that found nothing to merge */
+    uint64_t last_ok; /* last time it answered (or was learned) */
+    uint8_t agreed;   /* probes in a row that found nothing to merge */
 };
 
 struct vnode {
@@ -38,12 +38,12 @@ struct vnode {
 
     uint64_t t_stabilize, t_check_pred, t_fix_finger, t_probe, t_join;
     bool stab_busy, pred_busy, finger_busy, probe_busy, adopt_busy, join_busy;
-    uint8_t last_succ_fail;  /* stabilizes in a row the only successor missed */
-    uint8_t succ_strikes;    /* stabilizes in a row the first successor missed */
-    uint32_t succ_gen;       /* bumped on every change of the successor list */
-    uint8_t recover_next;    /* rotates over recovery candidates */
-    uint8_t leaves_pending;  /* LEAVE frames not yet acknowledged */
-    bool dirty;              /* successor list or predecessor changed */
+    uint8_t last_succ_fail; /* stabilizes in a row the only successor missed */
+    uint8_t succ_strikes;   /* stabilizes in a row the first successor missed */
+    uint32_t succ_gen;      /* bumped on every change of the successor list */
+    uint8_t recover_next;   /* rotates over recovery candidates */
+    uint8_t leaves_pending; /* LEAVE frames not yet acknowledged */
+    bool dirty;             /* successor list or predecessor changed */
 };
 
 enum pending_kind {
@@ -58,13 +58,13 @@ enum pending_kind {
 struct pending {
     uint64_t reqid;
     uint64_t deadline;
-    uint64_t lookup;   /* P_ITER: the lookup's handle; P_STAB: succ_gen when sent */
+    uint64_t lookup; /* P_ITER: the lookup's handle; P_STAB: succ_gen when sent */
     struct chord_peer to;
     uint16_t vnode;
     uint8_t kind;
     uint8_t tries;
-    bool refused;      /* ended by NO_SUCH_VNODE: proof, not suspicion */
-    uint8_t *frame;    /* owned copy, resent on timeout */
+    bool refused;   /* ended by NO_SUCH_VNODE: proof, not suspicion */
+    uint8_t *frame; /* owned copy, resent on timeout */
     uint32_t frame_len;
 };
 
@@ -75,12 +75,12 @@ enum lookup_purpose { L_USER, L_FINGER, L_JOIN, L_PROBE, L_LOCAL };
 struct lookup {
     uint64_t handle; /* also the request id of its PEER_FIND */
     uint64_t started;
-    uint64_t deadline;      /* recursive phase, then the hard limit */
+    uint64_t deadline; /* recursive phase, then the hard limit */
     uint16_t vnode;
     uint8_t purpose;
-    uint8_t finger;         /* L_FINGER: index; L_PROBE: memory slot */
+    uint8_t finger; /* L_FINGER: index; L_PROBE: memory slot */
     bool iterative;
-    bool done;              /* answered; reported at the next tick */
+    bool done; /* answered; reported at the next tick */
     struct id key;
     unsigned hops;
     struct chord_lookup_result res;

@@ -94,8 +94,9 @@ struct lookup *lookup_start(struct chord *c, struct vnode *v, const struct id *k
     if (purpose == L_JOIN || purpose == L_PROBE) {
         /* The caller sends the PEER_FIND; no fallback: a join starts over
          * after CHORD_JOIN_RETRY_MS, a probe waits for its next turn. */
-        l->deadline = now + (purpose == L_JOIN ? (uint64_t)CHORD_JOIN_RETRY_MS
-                                               : (uint64_t)c->cfg.rpc_timeout_ms * c->cfg.rpc_tries);
+        l->deadline =
+            now + (purpose == L_JOIN ? (uint64_t)CHORD_JOIN_RETRY_MS
+                                     : (uint64_t)c->cfg.rpc_timeout_ms * c->cfg.rpc_tries);
         return l;
     }
     if (purpose == L_USER)
@@ -328,8 +329,8 @@ void lookup_on_route(struct chord *c, struct vnode *v, const struct chord_msg *m
         LOG_W(c->lg, MOD, "%s: dropped a routed message after %u hops", c->name, m->hops);
         return;
     }
-    if (c->cb.forward && !c->cb.forward(c->cb.ctx, v->index, &m->key, next, m->app_type,
-                                        m->payload, m->payload_len))
+    if (c->cb.forward &&
+        !c->cb.forward(c->cb.ctx, v->index, &m->key, next, m->app_type, m->payload, m->payload_len))
         return;
     struct chord_msg out = *m;
     out.flags = 0;

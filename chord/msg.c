@@ -83,8 +83,8 @@ const char *chord_msg_name(uint16_t type)
 
 size_t chord_msg_size_bound(const struct chord_msg *m)
 {
-    return FRAME_HEADER_SIZE + 1 + ID_BYTES + PEER_MAX_SIZE + ID_BYTES + 1 + PEER_MAX_SIZE + 2 +
-           2 + 1 + 1 + (size_t)m->npeers * PEER_MAX_SIZE + 4 + m->payload_len;
+    return FRAME_HEADER_SIZE + 1 + ID_BYTES + PEER_MAX_SIZE + ID_BYTES + 1 + PEER_MAX_SIZE + 2 + 2 +
+           1 + 1 + (size_t)m->npeers * PEER_MAX_SIZE + 4 + m->payload_len;
 }
 
 size_t chord_msg_encode(const struct chord_msg *m, void *buf, size_t cap)
@@ -116,9 +116,7 @@ size_t chord_msg_encode(const struct chord_msg *m, void *buf, size_t cap)
         put_opt_peer(&w, m);
         put_peers(&w, m);
         break;
-    case CHORD_MSG_NEXT_HOP:
-        wire_put_id(&w, &m->key);
-        break;
+    case CHORD_MSG_NEXT_HOP: wire_put_id(&w, &m->key); break;
     case CHORD_MSG_NEXT_HOP_REPLY:
         wire_put_u8(&w, m->done ? 1 : 0);
         put_peers(&w, m);
@@ -140,10 +138,8 @@ size_t chord_msg_encode(const struct chord_msg *m, void *buf, size_t cap)
     case CHORD_MSG_PING:
     case CHORD_MSG_PONG:
     case CHORD_MSG_LEAVE_ACK:
-    case CHORD_MSG_NO_SUCH_VNODE:
-        break;
-    default:
-        return 0;
+    case CHORD_MSG_NO_SUCH_VNODE: break;
+    default: return 0;
     }
     if (!wire_writer_ok(&w) || w.len > FRAME_MAX_PAYLOAD)
         return 0;
@@ -188,9 +184,7 @@ int chord_msg_decode(const void *buf, size_t len, struct chord_msg *m)
         get_opt_peer(&r, m);
         get_peers(&r, m);
         break;
-    case CHORD_MSG_NEXT_HOP:
-        wire_get_id(&r, &m->key);
-        break;
+    case CHORD_MSG_NEXT_HOP: wire_get_id(&r, &m->key); break;
     case CHORD_MSG_NEXT_HOP_REPLY:
         m->done = wire_get_u8(&r);
         if (m->done > 1)
@@ -210,8 +204,7 @@ int chord_msg_decode(const void *buf, size_t len, struct chord_msg *m)
         m->payload_len = n;
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return wire_reader_done(&r) ? 0 : CHORD_ERR_MALFORMED;
 }

@@ -19,10 +19,10 @@
 #define CHORD_MF_ANY 0x01
 
 struct chord_msg {
-    uint16_t type;        /* enum chord_msg_type */
-    bool reply;           /* FRAME_F_REPLY */
+    uint16_t type; /* enum chord_msg_type */
+    bool reply;    /* FRAME_F_REPLY */
     uint64_t request_id;
-    uint8_t flags;        /* CHORD_MF_* */
+    uint8_t flags; /* CHORD_MF_* */
     struct id dst;
     struct chord_peer src;
 
@@ -41,9 +41,9 @@ struct chord_msg {
     uint16_t hops;
     uint16_t app_type;
     uint8_t done;
-    uint8_t npeers;                      /* <= CHORD_SUCC_MAX */
+    uint8_t npeers; /* <= CHORD_SUCC_MAX */
     struct chord_peer peers[CHORD_SUCC_MAX];
-    const uint8_t *payload;              /* ROUTE: points into the decoded buffer */
+    const uint8_t *payload; /* ROUTE: points into the decoded buffer */
     uint32_t payload_len;
 };
 

@@ -66,8 +66,8 @@ int chord_new(const struct chord_config *cfg, const struct env *env,
 {
     struct chord *c;
 
-    if (!cfg || !env || cfg->vnodes < 1 || cfg->vnodes > CHORD_MAX_VNODES ||
-        cfg->succ_len < 2 || cfg->succ_len > CHORD_SUCC_MAX ||
+    if (!cfg || !env || cfg->vnodes < 1 || cfg->vnodes > CHORD_MAX_VNODES || cfg->succ_len < 2 ||
+        cfg->succ_len > CHORD_SUCC_MAX ||
         (cfg->self.family != ADDR_V4 && cfg->self.family != ADDR_V6) || cfg->stabilize_ms == 0 ||
         cfg->check_pred_ms == 0 || cfg->fix_finger_ms == 0 || cfg->probe_ms == 0 ||
         cfg->rpc_timeout_ms == 0 || cfg->rpc_tries == 0 || cfg->rpc_tries > 100)
@@ -348,8 +348,8 @@ int chord_input(struct chord *c, const struct addr *from, const void *frame, siz
         if (log_enabled(c->lg, LOG_WARN)) {
             char who[ADDR_STR_MAX];
             addr_format(from, who, sizeof(who));
-            LOG_W(c->lg, MOD, "%s: dropped a bad frame from %s (%zu bytes): %s", c->name, who,
-                  len, rc == CHORD_ERR_TYPE ? "unknown type" : "malformed");
+            LOG_W(c->lg, MOD, "%s: dropped a bad frame from %s (%zu bytes): %s", c->name, who, len,
+                  rc == CHORD_ERR_TYPE ? "unknown type" : "malformed");
         }
         return rc;
     }
@@ -378,18 +378,10 @@ int chord_input(struct chord *c, const struct addr *from, const void *frame, siz
         goto out;
     }
     switch (m->type) {
-    case CHORD_MSG_PEER_FIND:
-        lookup_on_find(c, v, m);
-        break;
-    case CHORD_MSG_NEXT_HOP:
-        lookup_on_next_hop(c, v, m);
-        break;
-    case CHORD_MSG_ROUTE:
-        lookup_on_route(c, v, m);
-        break;
-    default:
-        ring_on_request(c, v, m);
-        break;
+    case CHORD_MSG_PEER_FIND: lookup_on_find(c, v, m); break;
+    case CHORD_MSG_NEXT_HOP: lookup_on_next_hop(c, v, m); break;
+    case CHORD_MSG_ROUTE: lookup_on_route(c, v, m); break;
+    default: ring_on_request(c, v, m); break;
     }
 out:
     for (unsigned i = 0; i < c->nvnodes; i++) {

@@ -8,8 +8,8 @@
 
 #define MOD "chord"
 
-static void log_peer(struct chord *c, enum log_level lvl, const char *what,
-                     const struct vnode *v, const struct chord_peer *p)
+static void log_peer(struct chord *c, enum log_level lvl, const char *what, const struct vnode *v,
+                     const struct chord_peer *p)
 {
     if (!log_enabled(c->lg, lvl))
         return;
@@ -314,9 +314,7 @@ void ring_on_request(struct chord *c, struct vnode *v, const struct chord_msg *m
         if (v->nsucc == 0)
             ring_adopt_try(c, v, &m->src);
         break;
-    case CHORD_MSG_PING:
-        chord_reply(c, v, m, &rep, CHORD_MSG_PONG);
-        break;
+    case CHORD_MSG_PING: chord_reply(c, v, m, &rep, CHORD_MSG_PONG); break;
     case CHORD_MSG_LEAVE:
         on_leave(c, v, m);
         chord_reply(c, v, m, &rep, CHORD_MSG_LEAVE_ACK);
@@ -413,9 +411,7 @@ void ring_on_reply(struct chord *c, struct vnode *v, struct pending *p, const st
             return;
         adopt(c, v, &p->to, m);
         break;
-    case P_PING_PRED:
-        v->pred_busy = false;
-        break;
+    case P_PING_PRED: v->pred_busy = false; break;
     case P_JOIN_GET:
         if (m->type != CHORD_MSG_PREDECESSOR_REPLY || v->state != VN_JOINING)
             return;
@@ -436,8 +432,7 @@ void ring_on_reply(struct chord *c, struct vnode *v, struct pending *p, const st
         if (v->leaves_pending && --v->leaves_pending == 0)
             v->state = VN_LEFT;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -500,15 +495,12 @@ void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
             table_pred_clear(c, v);
         }
         break;
-    case P_JOIN_GET:
-        v->join_busy = false;
-        break;
+    case P_JOIN_GET: v->join_busy = false; break;
     case P_LEAVE:
         if (v->leaves_pending && --v->leaves_pending == 0)
             v->state = VN_LEFT;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -602,8 +594,7 @@ void ring_lookup_answered(struct chord *c, struct vnode *v, struct lookup *l)
             v->mem[slot] = v->mem[--v->nmem];
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -615,13 +606,8 @@ void ring_lookup_failed(struct chord *c, struct vnode *v, struct lookup *l)
         v->finger_busy = false;
         v->next_finger = (uint8_t)((l->finger + 1u) % CHORD_FINGERS);
         break;
-    case L_JOIN:
-        v->join_busy = false;
-        break;
-    case L_PROBE:
-        v->probe_busy = false;
-        break;
-    default:
-        break;
+    case L_JOIN: v->join_busy = false; break;
+    case L_PROBE: v->probe_busy = false; break;
+    default: break;
     }
 }

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FRAME_MAGIC 0x434f4f50u /* "COOP" */
-#define FRAME_VERSION 1
+#define FRAME_MAGIC       0x434f4f50u /* "COOP" */
+#define FRAME_VERSION     1
 #define FRAME_HEADER_SIZE 20
 /* Largest payload a node accepts; a bigger length closes the connection. */
 #define FRAME_MAX_PAYLOAD (1024u * 1024u)

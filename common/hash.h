@@ -15,7 +15,7 @@ void hash_sha256(struct id *out, const void *data, size_t len);
 struct hash_ctx {
     void *md; /* EVP_MD_CTX *, owned */
 };
-int hash_init(struct hash_ctx *h);     /* 0 or -ENOMEM */
+int hash_init(struct hash_ctx *h); /* 0 or -ENOMEM */
 void hash_update(struct hash_ctx *h, const void *data, size_t len);
 void hash_final(struct hash_ctx *h, struct id *out);
 

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ID_BYTES 32
-#define ID_BITS 256
+#define ID_BYTES   32
+#define ID_BITS    256
 #define ID_HEX_LEN 64
 
 struct id {

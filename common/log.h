@@ -16,11 +16,11 @@
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3, LOG_OFF = 4 };
 
 struct logger {
-    FILE *f;                         /* not owned; NULL = silent */
-    enum log_level level;            /* messages below it are dropped */
-    uint64_t (*now_ms)(void *ctx);   /* optional clock for the time stamp */
+    FILE *f;                       /* not owned; NULL = silent */
+    enum log_level level;          /* messages below it are dropped */
+    uint64_t (*now_ms)(void *ctx); /* optional clock for the time stamp */
     void *ctx;
-    const char *prefix;              /* optional, e.g. the node's address */
+    const char *prefix; /* optional, e.g. the node's address */
 };
 
 /* A silent logger. */
@@ -30,17 +30,33 @@ void log_init(struct logger *lg, FILE *f, enum log_level level);
 /* Parses "debug", "info", "warn", "error", "off". Returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 
-void log_msg(const struct logger *lg, enum log_level level, const char *module,
-             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void log_msg(const struct logger *lg, enum log_level level, const char *module, const char *fmt,
+             ...) __attribute__((format(printf, 4, 5)));
 
 static inline int log_enabled(const struct logger *lg, enum log_level level)
 {
     return lg && lg->f && level >= lg->level;
 }
 
-#define LOG_D(lg, mod, ...) do { if (log_enabled((lg), LOG_DEBUG)) log_msg((lg), LOG_DEBUG, (mod), __VA_ARGS__); } while (0)
-#define LOG_I(lg, mod, ...) do { if (log_enabled((lg), LOG_INFO)) log_msg((lg), LOG_INFO, (mod), __VA_ARGS__); } while (0)
-#define LOG_W(lg, mod, ...) do { if (log_enabled((lg), LOG_WARN)) log_msg((lg), LOG_WARN, (mod), __VA_ARGS__); } while (0)
-#define LOG_E(lg, mod, ...) do { if (log_enabled((lg), LOG_ERROR)) log_msg((lg), LOG_ERROR, (mod), __VA_ARGS__); } while (0)
+#define LOG_D(lg, mod, ...)                                                                        \
+    do {                                                                                           \
+        if (log_enabled((lg), LOG_DEBUG))                                                          \
+            log_msg((lg), LOG_DEBUG, (mod), __VA_ARGS__);                                          \
+    } while (0)
+#define LOG_I(lg, mod, ...)                                                                        \
+    do {                                                                                           \
+        if (log_enabled((lg), LOG_INFO))                                                           \
+            log_msg((lg), LOG_INFO, (mod), __VA_ARGS__);                                           \
+    } while (0)
+#define LOG_W(lg, mod, ...)                                                                        \
+    do {                                                                                           \
+        if (log_enabled((lg), LOG_WARN))                                                           \
+            log_msg((lg), LOG_WARN, (mod), __VA_ARGS__);                                           \
+    } while (0)
+#define LOG_E(lg, mod, ...)                                                                        \
+    do {                                                                                           \
+        if (log_enabled((lg), LOG_ERROR))                                                          \
+            log_msg((lg), LOG_ERROR, (mod), __VA_ARGS__);                                          \
+    } while (0)
 
 #endif

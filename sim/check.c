@@ -20,12 +20,12 @@ static unsigned V(const struct sim *s)
 int sim_check_grow(struct sim *s, size_t cap_nodes)
 {
     size_t n = cap_nodes * V(s);
-#define GROW(field)                                                                    \
-    do {                                                                               \
-        void *p = realloc(s->field, n * sizeof(*s->field));                            \
-        if (!p)                                                                        \
-            return -ENOMEM;                                                            \
-        s->field = p;                                                                  \
+#define GROW(field)                                                                                \
+    do {                                                                                           \
+        void *p = realloc(s->field, n * sizeof(*s->field));                                        \
+        if (!p)                                                                                    \
+            return -ENOMEM;                                                                        \
+        s->field = p;                                                                              \
     } while (0)
     GROW(vid);
     GROW(member);
@@ -209,8 +209,8 @@ static int check_ring(struct sim *s, char *why, size_t why_len)
             } while (y != x && len <= n);
             if (wraps != 1) {
                 short_id(&s->vid[x], a);
-                snprintf(why, why_len, "the ring through %s wraps %zu times (%zu vnodes)", a,
-                         wraps, len);
+                snprintf(why, why_len, "the ring through %s wraps %zu times (%zu vnodes)", a, wraps,
+                         len);
                 s->stamp_gen = walk;
                 return -1;
             }

@@ -9,22 +9,22 @@ enum sim_ev_kind { SIM_EV_MSG = 1, SIM_EV_TIMER = 2, SIM_EV_LOOKUP = 3 };
 
 struct sim_event {
     uint64_t time;
-    uint64_t seq;     /* tie-break: insertion order, so runs replay exactly */
-    uint32_t node;    /* destination */
-    uint32_t from;    /* SIM_EV_MSG: sender */
+    uint64_t seq;  /* tie-break: insertion order, so runs replay exactly */
+    uint32_t node; /* destination */
+    uint32_t from; /* SIM_EV_MSG: sender */
     uint32_t len;
     uint8_t kind;
-    uint8_t *data;    /* owned: frame bytes, or the key of a lookup */
+    uint8_t *data; /* owned: frame bytes, or the key of a lookup */
 };
 
 struct sim_node {
     struct sim *s;
     unsigned index;
-    struct chord *c;  /* NULL while crashed */
+    struct chord *c; /* NULL while crashed */
     struct addr addr;
     bool alive, leaving;
-    uint8_t group;    /* partition side */
-    int bootstrap;    /* node it joined through, -1 if it created the ring */
+    uint8_t group;      /* partition side */
+    int bootstrap;      /* node it joined through, -1 if it created the ring */
     uint64_t scheduled; /* time of its queued timer event, UINT64_MAX if none */
     struct env env;
     struct logger lg;
@@ -54,7 +54,7 @@ struct sim {
     double loss, dup, reorder;
     uint32_t stabilize_ms;
     bool partitioned;
-    bool degraded;      /* partition or broken fail rule: local checks only */
+    bool degraded; /* partition or broken fail rule: local checks only */
     uint64_t next_ideal_check;
 
     struct sim_node **nodes;
@@ -65,12 +65,12 @@ struct sim {
 
     /* check.c: per global vnode (node * vnodes + v) */
     struct id *vid;
-    uint8_t *member;    /* alive and joined */
-    int32_t *best;      /* first live successor (global vnode) or -1 */
-    uint32_t *stamp;    /* scratch for cycle search */
+    uint8_t *member; /* alive and joined */
+    int32_t *best;   /* first live successor (global vnode) or -1 */
+    uint32_t *stamp; /* scratch for cycle search */
     uint32_t stamp_gen;
-    uint8_t *victim;    /* per node, fail-rule scratch */
-    uint32_t *sorted;   /* members ordered by id */
+    uint8_t *victim;  /* per node, fail-rule scratch */
+    uint32_t *sorted; /* members ordered by id */
     size_t nsorted;
     bool sorted_dirty, members_changed;
     /* incremental fail rule */

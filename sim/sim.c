@@ -210,8 +210,7 @@ static uint64_t sample_latency(struct sim *s)
 {
     const struct sim_config *c = &s->cfg;
     switch (c->latency) {
-    case SIM_LAT_FIXED:
-        return c->lat_min_ms;
+    case SIM_LAT_FIXED: return c->lat_min_ms;
     case SIM_LAT_EXP: {
         double u = sim_random_unit(s);
         double x = -log(1.0 - u) * (double)c->lat_max_ms;
@@ -637,8 +636,7 @@ static void process(struct sim *s, struct sim_event *ev)
         sim_after_event(s, (unsigned)node);
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 

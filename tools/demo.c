@@ -138,15 +138,9 @@ int cmd_demo(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'q': quiet = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
     if (optind != argc) {
@@ -187,8 +181,7 @@ int cmd_demo(int argc, char **argv)
 
     printf("\n== 4. a third of the nodes crash at the same instant\n");
     size_t crashed = sim_crash_random(s, nodes / 3);
-    printf("  %zu nodes crashed (chosen so that every survivor keeps a live successor)\n",
-           crashed);
+    printf("  %zu nodes crashed (chosen so that every survivor keeps a live successor)\n", crashed);
     if (heal(s, "the crash") || check(s, "after the crash") || lookups(s, 20 * nodes))
         rc = 1;
 

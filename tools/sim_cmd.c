@@ -99,11 +99,8 @@ static int parse_u64(const char *s, double min, double max, uint64_t *out)
 static int parse_value(const struct opt_spec *o, const char *val)
 {
     switch (o->kind) {
-    case OPT_STR:
-        *(const char **)o->dst = val;
-        return 0;
-    case OPT_U64:
-        return parse_u64(val, o->min, o->max, o->dst);
+    case OPT_STR: *(const char **)o->dst = val; return 0;
+    case OPT_U64: return parse_u64(val, o->min, o->max, o->dst);
     case OPT_U64_LIST:
     case OPT_DOUBLE_LIST: {
         struct u64_list *ul = o->dst;
@@ -131,8 +128,7 @@ static int parse_value(const struct opt_spec *o, const char *val)
         return 0;
     }
     case OPT_FLAG:
-    default:
-        return -EINVAL;
+    default: return -EINVAL;
     }
 }
 

@@ -206,13 +206,10 @@ int svg_series_add_range(struct svg_plot *p, int s, double x, double y, double l
 static double xaxis(const struct svg_plot *p, double x)
 {
     switch (p->xscale) {
-    case SVG_LOG2:
-        return log2(x);
-    case SVG_LOG10:
-        return log10(x);
+    case SVG_LOG2: return log2(x);
+    case SVG_LOG10: return log10(x);
     case SVG_LINEAR:
-    default:
-        return x;
+    default: return x;
     }
 }
 
@@ -329,21 +326,11 @@ static void put_text(FILE *f, const char *s)
     for (; s && *s; s++) {
         unsigned char c = (unsigned char)*s;
         switch (c) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&apos;", f);
-            break;
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
         default:
             /* XML 1.0 forbids most control characters, even escaped. */
             fputc(c < 0x20 && c != '\t' && c != '\n' ? '?' : c, f);

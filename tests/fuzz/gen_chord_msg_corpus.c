@@ -120,11 +120,8 @@ int main(int argc, char **argv)
                 for (unsigned i = 0; i < m.npeers; i++)
                     m.peers[i] = peer(10 + i, i % 2);
                 break;
-            case CHORD_MSG_NEXT_HOP:
-                m.key = mkid(6);
-                break;
-            default:
-                break;
+            case CHORD_MSG_NEXT_HOP: m.key = mkid(6); break;
+            default: break;
             }
             if (write_seed(argv[1], &m, v6 ? "v6" : "v4") != 0)
                 rc = 1;

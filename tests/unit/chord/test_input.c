@@ -144,14 +144,10 @@ static size_t damaged_frame(struct ifix *f, uint16_t type, enum damage d,
     }
     n = h_encode(&m, buf, cap);
     switch (d) {
-    case D_EMPTY:
-        return 0;
-    case D_SHORT_HEADER:
-        return FRAME_HEADER_SIZE - 1;
-    case D_HEADER_ONLY:
-        return FRAME_HEADER_SIZE;
-    case D_TRUNCATED:
-        return n - 1;
+    case D_EMPTY: return 0;
+    case D_SHORT_HEADER: return FRAME_HEADER_SIZE - 1;
+    case D_HEADER_ONLY: return FRAME_HEADER_SIZE;
+    case D_TRUNCATED: return n - 1;
     case D_TRAILING:
         buf[n] = 0;
         put_u32(buf + OFF_LENGTH, (uint32_t)(n - FRAME_HEADER_SIZE)); /* unchanged */
@@ -160,42 +156,18 @@ static size_t damaged_frame(struct ifix *f, uint16_t type, enum damage d,
         for (size_t i = 0; i < 64; i++)
             buf[i] = (uint8_t)(i * 37 + 11);
         return 64;
-    case D_MAGIC:
-        buf[0] ^= 0xff;
-        return n;
-    case D_VERSION:
-        buf[OFF_VERSION] = FRAME_VERSION + 1;
-        return n;
-    case D_TOO_BIG:
-        put_u32(buf + OFF_LENGTH, FRAME_MAX_PAYLOAD + 1);
-        return n;
-    case D_TYPE_BELOW:
-        put_u16(buf + OFF_TYPE, CHORD_MSG_PEER_FIND - 1);
-        return n;
-    case D_TYPE_ABOVE:
-        put_u16(buf + OFF_TYPE, CHORD_MSG_NO_SUCH_VNODE + 1);
-        return n;
-    case D_TYPE_ZERO:
-        put_u16(buf + OFF_TYPE, 0);
-        return n;
-    case D_TYPE_MAX:
-        put_u16(buf + OFF_TYPE, 0xffff);
-        return n;
-    case D_CHORD_FLAGS:
-        buf[OFF_FLAGS] = 0x02;
-        return n;
-    case D_SRC_FAMILY:
-        buf[OFF_SRC_FAMILY] = 5;
-        return n;
-    case D_HAS_PEER:
-        buf[OFF_BODY] = 2;
-        return n;
-    case D_NPEERS:
-        buf[OFF_BODY + 1] = CHORD_SUCC_MAX + 1;
-        return n;
-    case D_DONE:
-        buf[OFF_BODY] = 2;
-        return n;
+    case D_MAGIC: buf[0] ^= 0xff; return n;
+    case D_VERSION: buf[OFF_VERSION] = FRAME_VERSION + 1; return n;
+    case D_TOO_BIG: put_u32(buf + OFF_LENGTH, FRAME_MAX_PAYLOAD + 1); return n;
+    case D_TYPE_BELOW: put_u16(buf + OFF_TYPE, CHORD_MSG_PEER_FIND - 1); return n;
+    case D_TYPE_ABOVE: put_u16(buf + OFF_TYPE, CHORD_MSG_NO_SUCH_VNODE + 1); return n;
+    case D_TYPE_ZERO: put_u16(buf + OFF_TYPE, 0); return n;
+    case D_TYPE_MAX: put_u16(buf + OFF_TYPE, 0xffff); return n;
+    case D_CHORD_FLAGS: buf[OFF_FLAGS] = 0x02; return n;
+    case D_SRC_FAMILY: buf[OFF_SRC_FAMILY] = 5; return n;
+    case D_HAS_PEER: buf[OFF_BODY] = 2; return n;
+    case D_NPEERS: buf[OFF_BODY + 1] = CHORD_SUCC_MAX + 1; return n;
+    case D_DONE: buf[OFF_BODY] = 2; return n;
     }
     return n;
 }
@@ -397,8 +369,8 @@ static void test_no_such_vnode_fails_request(void **state)
     struct ifix *f = *state;
     struct chord_msg get, rep;
 
-    assert_true(h_await(&f->h, CHORD_MSG_PREDECESSOR_GET, &f->a.addr, 2 * CHORD_STABILIZE_MS,
-                        &get) >= 0);
+    assert_true(
+        h_await(&f->h, CHORD_MSG_PREDECESSOR_GET, &f->a.addr, 2 * CHORD_STABILIZE_MS, &get) >= 0);
     h_reply(&rep, &get, CHORD_MSG_NO_SUCH_VNODE, &f->a);
     h_clear(&f->h);
     assert_int_equal(h_feed(&f->h, &rep), 0);

@@ -133,9 +133,7 @@ static void build_cases(void)
                     m->peer = peer_v6(4);
                 fill_peers(m, v ? CHORD_SUCC_MAX : 0);
                 break;
-            case CHORD_MSG_NEXT_HOP:
-                m->key = mkid(9 + v);
-                break;
+            case CHORD_MSG_NEXT_HOP: m->key = mkid(9 + v); break;
             case CHORD_MSG_NEXT_HOP_REPLY:
                 m->done = (uint8_t)v;
                 fill_peers(m, v ? CHORD_SUCC_MAX : 1);
@@ -149,8 +147,7 @@ static void build_cases(void)
                 m->payload = v ? payload_bytes : NULL;
                 m->payload_len = v ? 100 : 0;
                 break;
-            default:
-                break; /* no body */
+            default: break; /* no body */
             }
         }
     }

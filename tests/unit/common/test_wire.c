@@ -88,14 +88,10 @@ static bool run_getter(struct wire_reader *r, enum getter g)
     struct id id;
 
     switch (g) {
-    case G_U8:
-        return wire_get_u8(r) == 0;
-    case G_U16:
-        return wire_get_u16(r) == 0;
-    case G_U32:
-        return wire_get_u32(r) == 0;
-    case G_U64:
-        return wire_get_u64(r) == 0;
+    case G_U8: return wire_get_u8(r) == 0;
+    case G_U16: return wire_get_u16(r) == 0;
+    case G_U32: return wire_get_u32(r) == 0;
+    case G_U64: return wire_get_u64(r) == 0;
     case G_BYTES:
         memset(out, 0xa5, sizeof(out));
         wire_get_bytes(r, out, getter_size[G_BYTES]);
@@ -107,10 +103,8 @@ static bool run_getter(struct wire_reader *r, enum getter g)
         memset(&id, 0xa5, sizeof(id));
         wire_get_id(r, &id);
         return id_is_zero(&id);
-    case G_VIEW:
-        return wire_get_view(r, getter_size[G_VIEW]) == NULL;
-    default:
-        return false;
+    case G_VIEW: return wire_get_view(r, getter_size[G_VIEW]) == NULL;
+    default: return false;
     }
 }
 
@@ -373,24 +367,12 @@ static void run_putter(struct wire_writer *w, enum putter p)
 
     memcpy(id.b, seq, ID_BYTES);
     switch (p) {
-    case P_U8:
-        wire_put_u8(w, 0x11);
-        break;
-    case P_U16:
-        wire_put_u16(w, 0x1122);
-        break;
-    case P_U32:
-        wire_put_u32(w, 0x11223344);
-        break;
-    case P_U64:
-        wire_put_u64(w, 0x1122334455667788u);
-        break;
-    case P_BYTES:
-        wire_put_bytes(w, seq, putter_size[P_BYTES]);
-        break;
-    case P_ID:
-        wire_put_id(w, &id);
-        break;
+    case P_U8: wire_put_u8(w, 0x11); break;
+    case P_U16: wire_put_u16(w, 0x1122); break;
+    case P_U32: wire_put_u32(w, 0x11223344); break;
+    case P_U64: wire_put_u64(w, 0x1122334455667788u); break;
+    case P_BYTES: wire_put_bytes(w, seq, putter_size[P_BYTES]); break;
+    case P_ID: wire_put_id(w, &id); break;
     case P_ADDR4:
         addr_v4(&a, 10, 0, 0, 1, 80);
         wire_put_addr(w, &a);
@@ -402,8 +384,7 @@ static void run_putter(struct wire_writer *w, enum putter p)
         a.ip[15] = 1;
         wire_put_addr(w, &a);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
