@@ -87,6 +87,8 @@ struct lookup {
     uint8_t ncand, nfailed;
     struct chord_peer cand[LOOKUP_CAND];
     struct id failed[LOOKUP_CAND];
+    uint8_t nasked;
+    struct id asked[2 * LOOKUP_CAND]; /* answered already: never asked twice */
 };
 
 struct chord {

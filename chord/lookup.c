@@ -190,6 +190,11 @@ static bool is_failed(const struct lookup *l, const struct id *id)
     for (unsigned i = 0; i < l->nfailed; i++)
         if (id_eq(&l->failed[i], id))
             return true;
+    /* A node that answered already would only repeat itself: asking it
+     * again lets a lookup circle after a timeout sends it back a step. */
+    for (unsigned i = 0; i < l->nasked; i++)
+        if (id_eq(&l->asked[i], id))
+            return true;
     return false;
 }
 
@@ -289,6 +294,8 @@ void lookup_on_step_reply(struct chord *c, struct pending *p, const struct chord
         return;
     }
     cand_remove(l, &p->to.id);
+    if (l->nasked < 2 * LOOKUP_CAND)
+        l->asked[l->nasked++] = p->to.id;
     for (unsigned i = 0; i < m->npeers; i++)
         if (id_in_oo(&m->peers[i].id, &p->to.id, &l->key))
             cand_add(l, &v->self.id, &m->peers[i]);
