@@ -41,6 +41,7 @@ struct vnode {
     uint8_t last_succ_fail; /* stabilizes in a row the only successor missed */
     uint8_t succ_strikes;   /* stabilizes in a row the first successor missed */
     uint32_t succ_gen;      /* bumped on every change of the successor list */
+    uint64_t pred_heard;    /* last notify from the current predecessor */
     uint8_t recover_next;   /* rotates over recovery candidates */
     uint8_t leaves_pending; /* LEAVE frames not yet acknowledged */
     bool dirty;             /* successor list or predecessor changed */
@@ -58,6 +59,7 @@ enum pending_kind {
 struct pending {
     uint64_t reqid;
     uint64_t deadline;
+    uint64_t sent;     /* first sent */
     uint64_t lookup; /* P_ITER: the lookup's handle; P_STAB: succ_gen when sent */
     struct chord_peer to;
     uint16_t vnode;

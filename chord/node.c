@@ -263,7 +263,8 @@ int chord_request(struct chord *c, struct vnode *v, enum pending_kind kind,
         return -EINVAL;
     }
     p->reqid = m->request_id;
-    p->deadline = chord_now(c) + c->cfg.rpc_timeout_ms;
+    p->sent = chord_now(c);
+    p->deadline = p->sent + c->cfg.rpc_timeout_ms;
     p->lookup = lookup;
     p->to = *to;
     p->vnode = (uint16_t)v->index;

@@ -309,6 +309,8 @@ void ring_on_request(struct chord *c, struct vnode *v, const struct chord_msg *m
             log_peer(c, LOG_DEBUG, "takes as predecessor", v, &m->src);
             table_pred_set(c, v, &m->src);
         }
+        if (v->has_pred && id_eq(&v->pred.id, &m->src.id))
+            v->pred_heard = chord_now(c);
         /* A vnode alone in its ring has just heard from a live node: make
          * it its successor (after asking it for its list). */
         if (v->nsucc == 0)
@@ -488,6 +490,10 @@ void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
         break;
     case P_PING_PRED:
         v->pred_busy = false;
+        /* Lost PINGs are no proof of death when the predecessor notified us
+         * after the first of them went out. */
+        if (!p->refused && v->pred_heard >= p->sent)
+            break;
         if (v->has_pred && id_eq(&v->pred.id, &p->to.id)) {
             log_peer(c, LOG_INFO, "drops unresponsive predecessor", v, &p->to);
             table_memory_add(c, v, &p->to);

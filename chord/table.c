@@ -74,6 +74,7 @@ void table_pred_set(struct chord *c, struct vnode *v, const struct chord_peer *p
         return;
     v->pred = *p;
     v->has_pred = true;
+    v->pred_heard = 0;
     v->dirty = true;
     c->stats.predecessor_changes++;
 }

@@ -29,6 +29,7 @@ int sim_check_grow(struct sim *s, size_t cap_nodes)
     } while (0)
     GROW(vid);
     GROW(member);
+    GROW(lone);
     GROW(best);
     GROW(stamp);
     GROW(sorted);
@@ -45,6 +46,7 @@ void sim_check_free(struct sim *s)
 {
     free(s->vid);
     free(s->member);
+    free(s->lone);
     free(s->best);
     free(s->stamp);
     free(s->sorted);
@@ -67,6 +69,7 @@ void sim_check_node_added(struct sim *s, unsigned node)
         size_t g = (size_t)node * V(s) + v;
         chord_vnode_id(&s->nodes[node]->addr, v, &s->vid[g]);
         s->member[g] = 0;
+        s->lone[g] = 0;
         s->best[g] = -1;
         s->stamp[g] = 0;
     }
@@ -108,7 +111,7 @@ static void short_id(const struct id *id, char *buf)
     buf[12] = '\0';
 }
 
-static int32_t best_live(const struct sim *s, size_t g)
+static int32_t best_live(struct sim *s, size_t g)
 {
     const struct chord_peer *list;
     struct chord *c = s->nodes[g / V(s)]->c;
@@ -119,10 +122,14 @@ static int32_t best_live(const struct sim *s, size_t g)
         return (int32_t)g;
     for (size_t i = 0; i < n; i++) {
         int32_t t = gv_of(s, &list[i]);
-        if (t >= 0 && s->member[t])
+        if (t >= 0 && s->member[t]) {
+            s->lone[g] = 0; /* it found the others again */
             return t;
+        }
     }
-    return -1;
+    /* The fail rule was waived for it as the last member: until it hears
+     * of live nodes again it is a ring of one, whoever joins meanwhile. */
+    return s->lone[g] ? (int32_t)g : -1;
 }
 
 static void check_local(struct sim *s, size_t g)
@@ -403,6 +410,25 @@ bool sim_true_successor(struct sim *s, const struct id *key, struct chord_peer *
     return true;
 }
 
+/* After a crash or leave the fail rule allowed because a single member
+ * survives: that member is a ring of one until it finds live nodes. */
+void sim_fail_rule_mark_lone(struct sim *s, const unsigned *nodes, size_t n)
+{
+    size_t total = (size_t)s->nnodes * V(s), remaining = 0, last = 0;
+    for (size_t k = 0; k < n; k++)
+        s->victim[nodes[k]] = 1;
+    mark_leaving(s);
+    for (size_t g = 0; g < total; g++) {
+        if (s->member[g] && !s->victim[g / V(s)]) {
+            remaining++;
+            last = g;
+        }
+    }
+    if (remaining == 1)
+        s->lone[last] = 1;
+    memset(s->victim, 0, s->nnodes);
+}
+
 /* Nodes still leaving will be gone soon: the fail rule counts them with the
  * victims. */
 static void mark_leaving(struct sim *s)
@@ -431,7 +457,9 @@ bool sim_fail_rule_allows(struct sim *s, const unsigned *nodes, size_t n)
     /* The ring itself may not vanish: at least one member stays. */
     if (before > 0 && remaining == 0)
         ok = false;
-    if (ok && remaining > 1) {
+    /* Lists in flight count even when one member would be left: the
+     * joiner they are meant for would be a second one. */
+    if (ok) {
         inflight_collect(s);
         ok = inflight_ok(s);
     }
@@ -447,8 +475,7 @@ bool sim_fail_rule_allows(struct sim *s, const unsigned *nodes, size_t n)
         }
         ok = has;
     }
-    for (size_t k = 0; k < n; k++)
-        s->victim[nodes[k]] = 0;
+    memset(s->victim, 0, s->nnodes);
     return ok;
 }
 
@@ -470,8 +497,10 @@ static void inflight_collect(struct sim *s)
         if (m->type != CHORD_MSG_PREDECESSOR_REPLY && m->type != CHORD_MSG_LEAVE)
             continue;
         struct chord_peer dst = {.id = m->dst, .addr = s->nodes[ev->node]->addr};
+        /* Joiners too: the reply that completes a join makes its list a
+         * member's. */
         int32_t d = gv_of(s, &dst);
-        if (d < 0 || !s->member[d])
+        if (d < 0 || !s->nodes[d / V(s)]->alive)
             continue;
         if (s->ncons == s->cap_cons) {
             size_t cap = s->cap_cons ? 2 * s->cap_cons : 64;

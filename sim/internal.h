@@ -66,6 +66,7 @@ struct sim {
     /* check.c: per global vnode (node * vnodes + v) */
     struct id *vid;
     uint8_t *member; /* alive and joined */
+    uint8_t *lone;     /* survivor the fail rule was waived for: a ring of one */
     int32_t *best;   /* first live successor (global vnode) or -1 */
     uint32_t *stamp; /* scratch for cycle search */
     uint32_t stamp_gen;
@@ -102,6 +103,7 @@ void sim_check_node_added(struct sim *s, unsigned node);
 void sim_check_node_died(struct sim *s, unsigned node);
 void sim_check_after(struct sim *s, unsigned node);
 bool sim_fail_rule_allows(struct sim *s, const unsigned *nodes, size_t n);
+void sim_fail_rule_mark_lone(struct sim *s, const unsigned *nodes, size_t n);
 void sim_fail_rule_begin(struct sim *s);
 bool sim_fail_rule_try_add(struct sim *s, unsigned node);
 void sim_fail_rule_end(struct sim *s);

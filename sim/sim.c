@@ -472,6 +472,8 @@ int sim_crash(struct sim *s, const unsigned *nodes, size_t n, bool respect_fail_
             return -EINVAL;
     if (respect_fail_rule && !sim_fail_rule_allows(s, nodes, n))
         return -EPERM;
+    if (respect_fail_rule)
+        sim_fail_rule_mark_lone(s, nodes, n);
     if (!respect_fail_rule)
         s->degraded = true;
     for (size_t k = 0; k < n; k++) {
@@ -529,8 +531,11 @@ int sim_leave(struct sim *s, unsigned node)
 {
     if (node >= s->nnodes || !s->nodes[node]->alive || s->nodes[node]->leaving)
         return -EINVAL;
-    if (!s->degraded && s->cfg.check == SIM_CHECK_FULL && !sim_fail_rule_allows(s, &node, 1))
-        return -EPERM;
+    if (!s->degraded && s->cfg.check == SIM_CHECK_FULL) {
+        if (!sim_fail_rule_allows(s, &node, 1))
+            return -EPERM;
+        sim_fail_rule_mark_lone(s, &node, 1);
+    }
     s->nodes[node]->leaving = true;
     trace_mix(s, 0x1eaf0000u ^ node);
     chord_leave(s->nodes[node]->c);

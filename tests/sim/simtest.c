@@ -256,6 +256,12 @@ uint64_t simtest_expect_ideal(struct sim *s, uint64_t bound_ms, const char *what
     return (uint64_t)took;
 }
 
+void simtest_heal(struct sim *s)
+{
+    sim_heal(s);
+    sim_run_for(s, (uint64_t)CHORD_RPC_TIMEOUT_MS * CHORD_RPC_TRIES);
+}
+
 void simtest_expect_stable(struct sim *s, uint64_t ms, const char *what)
 {
     uint64_t start = sim_now(s);

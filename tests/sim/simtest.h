@@ -88,6 +88,12 @@ uint64_t simtest_expect_ideal(struct sim *s, uint64_t bound_ms, const char *what
 /* Runs ms more of virtual time in 10 ms steps and fails the test unless
  * the ring is ideal at every step: with no faults, no churn and no leave
  * under way, an ideal ring must stay ideal (no successor flapping). */
+/* Ends every fault (sim_heal) and runs until no request sent under the
+ * faults can still time out (CHORD_RPC_TRIES tries of
+ * CHORD_RPC_TIMEOUT_MS): a PING lost before the heal may still take a
+ * live predecessor for dead just after it, which is the fault's doing,
+ * not the healed ring's. */
+void simtest_heal(struct sim *s);
 void simtest_expect_stable(struct sim *s, uint64_t ms, const char *what);
 
 /* Issues n lookups over spread_ms and fails the test unless every one

@@ -62,7 +62,7 @@ static void run_churn(void **state, const struct churn_case *k, uint64_t seed)
            c.crashed, c.restarted, c.left, c.refused, c.joined, sim_live_count(s));
     SIMTEST_ASSERT(s, c.crashed > 0 && c.restarted > 0 && c.left > 0 && c.joined > 0,
                    "churn did not exercise every kind of event");
-    sim_heal(s);
+    simtest_heal(s);
     snprintf(what, sizeof(what), "%s, healed", k->name);
     simtest_expect_ideal(s, k->bound_ms, what);
     /* Once no leave is under way, nothing may change any more. */
@@ -175,7 +175,7 @@ static void run_partition(void **state, bool arc, uint64_t seed)
                    "%s: only %" PRIu64 " of %" PRIu64 " lookups correct while split", name, st.ok,
                    st.issued);
 
-    sim_heal(s);
+    simtest_heal(s);
     snprintf(what, sizeof(what), "%s, healed", name);
     simtest_expect_ideal(s, PERIODS(80), what);
     simtest_expect_stable(s, PERIODS(2), what);
