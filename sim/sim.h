@@ -20,14 +20,24 @@
  *           list (unless it is the only live member), and the graph of
  *           first live successors has exactly one cycle, which goes round
  *           the identifier ring exactly once (one ordered ring).
- * Full checks need the fail rule (no crash leaves a live member without a
- * live successor) and no partition; while a partition is up, or after the
- * fail rule was broken on purpose, only local checks run. sim_heal()
- * re-enables full checks once the ring is ideal again.
+ * Full checks need the fail rule and no partition; while a partition is
+ * up, or after the fail rule was broken on purpose, only local checks run.
+ * sim_heal() re-enables full checks once the ring is ideal again.
  *
- * "Ideal" means every live node has joined, every vnode's successor list is exactly the next
- * min(r, M-1) live members in id order (M = live members) and its
- * predecessor is the previous live member.
+ * The fail rule is Zave's (no failure may leave a live member without a
+ * live successor), translated to message passing, where her atomic steps
+ * become requests and replies:
+ *   - successor lists in flight (PREDECESSOR_REPLY, LEAVE) count as the
+ *     list their receiver, member or joiner, will hold, cut as it will cut
+ *     them;
+ *   - a node that is leaving counts as failed: it is no longer a member;
+ *   - the ring may not vanish: at least one member stays. When a failure
+ *     leaves exactly one member, that member is a ring of one until it
+ *     finds live nodes again, whoever joins meanwhile.
+ *
+ * "Ideal" means every live node has joined, every vnode's successor list
+ * is exactly the next min(r, M-1) live members in id order (M = live
+ * members) and its predecessor is the previous live member.
  */
 #ifndef COOPFS_SIM_SIM_H
 #define COOPFS_SIM_SIM_H
