@@ -62,8 +62,11 @@
  * fails over to the next one. A timeout is no proof of death; over a lossy
  * path (30% each way) one request of 6 tries still fails 1.8% of the time,
  * two rounds in a row 0.03%, and every false suspicion can skip a live node. */
-#define CHORD_SUSPECT_ROUNDS      2
-#define CHORD_LAST_SUCC_GRACE     6     /* failed stabilizes before the last successor goes */
+#define CHORD_SUSPECT_ROUNDS 2
+/* Silent successors, counted over rounds in which none answered, before a
+ * vnode gives its successor list up: 6 rounds for a lone successor, one
+ * round when 6 or more stayed silent in it. */
+#define CHORD_LAST_SUCC_GRACE     6
 #define CHORD_JOIN_RETRY_MS       1000  /* a join that got no answer starts over */
 #define CHORD_LOOKUP_RECURSIVE_MS 2000  /* then the iterative fallback starts */
 #define CHORD_LOOKUP_MAX_MS       20000 /* then a lookup fails with -ETIMEDOUT */

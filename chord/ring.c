@@ -462,7 +462,12 @@ void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
         /* Nobody in the list answered. Keep it for a few rounds (the node
          * may be cut off only briefly); then the ring is lost to us and
          * recovery (fingers, predecessor, memory) takes over. */
-        if (++v->last_succ_fail >= CHORD_LAST_SUCC_GRACE || p->refused) {
+        /* The grace counts silent successors, not rounds: a round in which
+         * sixteen stayed silent is evidence enough, a lone successor gets
+         * CHORD_LAST_SUCC_GRACE rounds. */
+        v->last_succ_fail =
+            (uint8_t)(v->last_succ_fail + v->nsucc > 255 ? 255 : v->last_succ_fail + v->nsucc);
+        if (v->last_succ_fail >= CHORD_LAST_SUCC_GRACE || p->refused) {
             for (unsigned i = 0; i < v->nsucc; i++) {
                 log_peer(c, LOG_INFO, "gives up on successor", v, &v->succ[i]);
                 table_memory_add(c, v, &v->succ[i]);

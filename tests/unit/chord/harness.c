@@ -212,7 +212,7 @@ void h_id_off(struct id *out, const struct id *base, uint8_t off)
 void h_peer(const struct harness *h, uint8_t off, struct chord_peer *out)
 {
     h_id_off(&out->id, &h_self(h)->id, off);
-    addr_v4(&out->addr, 10, 1, off, off, 5000);
+    addr_v4(&out->addr, 127, 1, off, off, 5000);
 }
 
 void h_peer_at_addr(const struct harness *h, uint8_t off, const struct addr *at,
@@ -224,7 +224,7 @@ void h_peer_at_addr(const struct harness *h, uint8_t off, const struct addr *at,
 
 void h_bootstrap(struct addr *out)
 {
-    addr_v4(out, 10, 9, 9, 9, 4000);
+    addr_v4(out, 127, 9, 9, 9, 4000);
 }
 
 /* ---- time -------------------------------------------------------------- */

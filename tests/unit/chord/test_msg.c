@@ -48,7 +48,7 @@ static struct chord_peer peer_v4(unsigned n)
 {
     struct chord_peer p;
     p.id = mkid(n);
-    addr_v4(&p.addr, 10, (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, (uint16_t)(4000 + n));
+    addr_v4(&p.addr, 127, (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, (uint16_t)(4000 + n));
     return p;
 }
 

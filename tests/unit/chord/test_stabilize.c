@@ -422,6 +422,15 @@ static void test_probe_agreeing_forgotten(void **state)
         await_probe(f, &find);
         answer_probe(f, &find, &f->a);
         h_run(&f->h, 0);
+        /* Keep the successors alive meanwhile: a silent list would be
+         * given up, and a vnode with no successor adopts what a probe
+         * finds instead of counting an agreement. */
+        struct chord_msg get;
+        struct chord_peer rest[2] = {f->b, f->c};
+        for (int k = h_find(&f->h, CHORD_MSG_PREDECESSOR_GET, &f->a.addr, &get); k >= 0;
+             k = h_find_from(&f->h, (size_t)k + 1, CHORD_MSG_PREDECESSOR_GET, &f->a.addr, &get))
+            reply_state(f, &get, &f->a, h_self(&f->h), rest, 2);
+        h_clear(&f->h);
     }
     assert_int_equal(chord_vnode_memory(f->h.c, 0, mem, CHORD_MEMORY), 0);
     h_clear(&f->h);
