@@ -41,38 +41,33 @@ static void h_env_random(void *ctx, void *buf, size_t len)
     }
 }
 
-static void h_env_send(void *ctx, const struct addr *to, const void *msg, size_t len)
+/* Appends a copy of a frame to a growable queue (the outbox or the
+ * loopback queue). */
+static void h_frames_push(struct h_frame **q, size_t *n, size_t *cap, const struct addr *to,
+                          const void *msg, size_t len)
 {
-    struct harness *h = ctx;
-    if (!h->in_net && addr_eq(to, &h->cfg.self)) {
-        if (h->nloop == h->cap_loop) {
-            size_t cap = h->cap_loop ? h->cap_loop * 2 : 8;
-            struct h_frame *n = realloc(h->loop, cap * sizeof(*n));
-            assert_non_null(n);
-            h->loop = n;
-            h->cap_loop = cap;
-        }
-        struct h_frame *f = &h->loop[h->nloop++];
-        f->to = *to;
-        f->len = len;
-        f->bytes = malloc(len ? len : 1);
-        assert_non_null(f->bytes);
-        memcpy(f->bytes, msg, len);
-        return;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct h_frame *nq = realloc(*q, ncap * sizeof(*nq));
+        assert_non_null(nq);
+        *q = nq;
+        *cap = ncap;
     }
-    if (h->nout == h->cap_out) {
-        size_t cap = h->cap_out ? h->cap_out * 2 : 64;
-        struct h_frame *n = realloc(h->out, cap * sizeof(*n));
-        assert_non_null(n);
-        h->out = n;
-        h->cap_out = cap;
-    }
-    struct h_frame *f = &h->out[h->nout++];
+    struct h_frame *f = &(*q)[(*n)++];
     f->to = *to;
     f->len = len;
     f->bytes = malloc(len ? len : 1);
     assert_non_null(f->bytes);
     memcpy(f->bytes, msg, len);
+}
+
+static void h_env_send(void *ctx, const struct addr *to, const void *msg, size_t len)
+{
+    struct harness *h = ctx;
+    if (!h->in_net && addr_eq(to, &h->cfg.self))
+        h_frames_push(&h->loop, &h->nloop, &h->cap_loop, to, msg, len);
+    else
+        h_frames_push(&h->out, &h->nout, &h->cap_out, to, msg, len);
 }
 
 /* ---- upcalls ----------------------------------------------------------- */
