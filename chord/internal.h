@@ -59,7 +59,7 @@ enum pending_kind {
 struct pending {
     uint64_t reqid;
     uint64_t deadline;
-    uint64_t sent;     /* first sent */
+    uint64_t sent;   /* first sent */
     uint64_t lookup; /* P_ITER: the lookup's handle; P_STAB: succ_gen when sent */
     struct chord_peer to;
     uint16_t vnode;
@@ -123,7 +123,7 @@ void chord_msg_prepare(struct chord *c, const struct vnode *v, struct chord_msg 
 size_t chord_send(struct chord *c, const struct addr *to, const struct chord_msg *m);
 /* Sends a request and remembers it for matching and retries. Returns 0 or -ENOMEM. */
 int chord_request(struct chord *c, struct vnode *v, enum pending_kind kind,
-                  const struct chord_peer *to, bool any, struct chord_msg *m, uint64_t lookup);
+                  const struct chord_peer *to, struct chord_msg *m, uint64_t lookup);
 void chord_reply(struct chord *c, struct vnode *v, const struct chord_msg *req,
                  struct chord_msg *rep, uint16_t type);
 struct vnode *chord_vnode_first_joined(struct chord *c);
@@ -133,7 +133,6 @@ bool peer_eq(const struct chord_peer *a, const struct chord_peer *b);
 /* Replaces the successor list with a normalised copy of list: ring order
  * from self, stopping at self, no duplicates, at most r entries. */
 void table_succ_set(struct chord *c, struct vnode *v, const struct chord_peer *list, size_t n);
-void table_succ_remove(struct chord *c, struct vnode *v, const struct id *id);
 void table_pred_set(struct chord *c, struct vnode *v, const struct chord_peer *p);
 void table_pred_clear(struct chord *c, struct vnode *v);
 void table_finger_set(struct vnode *v, unsigned i, const struct chord_peer *p);

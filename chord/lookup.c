@@ -245,7 +245,7 @@ static void iter_step(struct chord *c, struct lookup *l)
     chord_msg_prepare(c, v, &m, CHORD_MSG_NEXT_HOP, &l->cand[0], false);
     m.key = l->key;
     l->hops++;
-    if (chord_request(c, v, P_ITER, &l->cand[0], false, &m, l->handle) != 0)
+    if (chord_request(c, v, P_ITER, &l->cand[0], &m, l->handle) != 0)
         lookup_fail(c, l, -ENOMEM);
 }
 

@@ -236,7 +236,7 @@ size_t chord_send(struct chord *c, const struct addr *to, const struct chord_msg
 }
 
 int chord_request(struct chord *c, struct vnode *v, enum pending_kind kind,
-                  const struct chord_peer *to, bool any, struct chord_msg *m, uint64_t lookup)
+                  const struct chord_peer *to, struct chord_msg *m, uint64_t lookup)
 {
     struct pending *p;
     size_t bound;
@@ -270,7 +270,6 @@ int chord_request(struct chord *c, struct vnode *v, enum pending_kind kind,
     p->vnode = (uint16_t)v->index;
     p->kind = (uint8_t)kind;
     p->tries = 1;
-    (void)any;
     c->npending++;
     c->stats.msgs_out++;
     c->stats.bytes_out += p->frame_len;

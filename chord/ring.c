@@ -56,7 +56,7 @@ static void send_pred_get(struct chord *c, struct vnode *v, enum pending_kind ki
     struct chord_msg m;
     chord_msg_prepare(c, v, &m, CHORD_MSG_PREDECESSOR_GET, to, false);
     /* A stabilize remembers which version of the list it was sent for. */
-    if (chord_request(c, v, kind, to, false, &m, kind == P_STAB ? v->succ_gen : 0) != 0)
+    if (chord_request(c, v, kind, to, &m, kind == P_STAB ? v->succ_gen : 0) != 0)
         return;
     if (kind == P_STAB)
         v->stab_busy = true;
@@ -134,7 +134,7 @@ static void check_pred(struct chord *c, struct vnode *v)
         return;
     struct chord_msg m;
     chord_msg_prepare(c, v, &m, CHORD_MSG_PING, &v->pred, false);
-    if (chord_request(c, v, P_PING_PRED, &v->pred, false, &m, 0) == 0)
+    if (chord_request(c, v, P_PING_PRED, &v->pred, &m, 0) == 0)
         v->pred_busy = true;
 }
 
@@ -542,7 +542,7 @@ void ring_start_leave(struct chord *c, struct vnode *v)
     for (unsigned i = 0; i < n; i++) {
         chord_msg_prepare(c, v, &m, CHORD_MSG_LEAVE, &to[i], false);
         fill_leave(c, v, &m);
-        if (chord_request(c, v, P_LEAVE, &to[i], false, &m, 0) == 0)
+        if (chord_request(c, v, P_LEAVE, &to[i], &m, 0) == 0)
             v->leaves_pending++;
     }
     if (v->leaves_pending == 0)

@@ -55,17 +55,6 @@ void table_succ_set(struct chord *c, struct vnode *v, const struct chord_peer *l
     }
 }
 
-void table_succ_remove(struct chord *c, struct vnode *v, const struct id *id)
-{
-    struct chord_peer list[CHORD_SUCC_MAX];
-    size_t k = 0;
-    for (unsigned i = 0; i < v->nsucc; i++)
-        if (!id_eq(&v->succ[i].id, id))
-            list[k++] = v->succ[i];
-    if (k != v->nsucc)
-        table_succ_set(c, v, list, k);
-}
-
 void table_pred_set(struct chord *c, struct vnode *v, const struct chord_peer *p)
 {
     if (id_eq(&p->id, &v->self.id))

@@ -399,7 +399,17 @@ void h_join(struct harness *h, const struct chord_peer *succ, const struct chord
     m.hops = 1;
     assert_int_equal(h_feed(h, &m), 0);
     assert_true(h_await(h, CHORD_MSG_PREDECESSOR_GET, &succ->addr, 1, &get) >= 0);
-    h_reply(&m, &get, CHORD_MSG_PREDECESSOR_REPLY, succ);
+    h_reply_state(h, &get, succ, pred, list, n);
+    assert_true(chord_vnode_joined(h->c, 0));
+    h_clear(h);
+}
+
+void h_reply_state(struct harness *h, const struct chord_msg *req, const struct chord_peer *from,
+                   const struct chord_peer *pred, const struct chord_peer *list, size_t n)
+{
+    struct chord_msg m;
+
+    h_reply(&m, req, CHORD_MSG_PREDECESSOR_REPLY, from);
     if (pred) {
         m.has_peer = true;
         m.peer = *pred;
@@ -409,28 +419,17 @@ void h_join(struct harness *h, const struct chord_peer *succ, const struct chord
     if (n)
         memcpy(m.peers, list, n * sizeof(list[0]));
     assert_int_equal(h_feed(h, &m), 0);
-    assert_true(chord_vnode_joined(h->c, 0));
-    h_clear(h);
 }
 
 void h_stabilize(struct harness *h, const struct chord_peer *succ, const struct chord_peer *pred,
                  const struct chord_peer *list, size_t n)
 {
-    struct chord_msg get, m;
+    struct chord_msg get;
     uint64_t within = h->cfg.stabilize_ms + h->cfg.stabilize_ms / 5 + 1;
 
     assert_true(h_await(h, CHORD_MSG_PREDECESSOR_GET, &succ->addr, within, &get) >= 0);
     assert_true(id_eq(&get.dst, &succ->id));
-    h_reply(&m, &get, CHORD_MSG_PREDECESSOR_REPLY, succ);
-    if (pred) {
-        m.has_peer = true;
-        m.peer = *pred;
-    }
-    assert_true(n <= CHORD_SUCC_MAX);
-    m.npeers = (uint8_t)n;
-    if (n)
-        memcpy(m.peers, list, n * sizeof(list[0]));
-    assert_int_equal(h_feed(h, &m), 0);
+    h_reply_state(h, &get, succ, pred, list, n);
 }
 
 int h_lookup(struct harness *h, const struct id *key, uint64_t *handle)

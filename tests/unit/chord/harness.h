@@ -167,6 +167,10 @@ int h_feed_raw(struct harness *h, const struct addr *from, const void *buf, size
  * the vnode joined, and clears the outbox. */
 void h_join(struct harness *h, const struct chord_peer *succ, const struct chord_peer *pred,
             const struct chord_peer *list, size_t n);
+/* Feeds the PREDECESSOR_REPLY of `from` to request req: predecessor pred
+ * (NULL for none) and successor list[0..n). */
+void h_reply_state(struct harness *h, const struct chord_msg *req, const struct chord_peer *from,
+                   const struct chord_peer *pred, const struct chord_peer *list, size_t n);
 /* Waits (up to a stabilize period and a bit) for the PREDECESSOR_GET of a
  * stabilize to succ and answers it with pred (NULL: none) and list. */
 void h_stabilize(struct harness *h, const struct chord_peer *succ, const struct chord_peer *pred,

@@ -80,16 +80,7 @@ static uint64_t period_max(const struct harness *h)
 static void reply_state(struct sfix *f, const struct chord_msg *req, const struct chord_peer *from,
                         const struct chord_peer *pred, const struct chord_peer *list, size_t n)
 {
-    struct chord_msg m;
-    h_reply(&m, req, CHORD_MSG_PREDECESSOR_REPLY, from);
-    if (pred) {
-        m.has_peer = true;
-        m.peer = *pred;
-    }
-    m.npeers = (uint8_t)n;
-    if (n)
-        memcpy(m.peers, list, n * sizeof(*list));
-    assert_int_equal(h_feed(&f->h, &m), 0);
+    h_reply_state(&f->h, req, from, pred, list, n);
 }
 
 static void test_first_stabilize_soon_then_periodic(void **state)
