@@ -73,11 +73,17 @@ void ring_adopt_try(struct chord *c, struct vnode *v, const struct chord_peer *c
     send_pred_get(c, v, P_ADOPT, cand);
 }
 
-/* Candidates when every successor is gone: fingers nearest first, then the
- * predecessor, then long-term memory. One is tried per stabilize. */
+/* Candidates when every successor is gone, tried one per stabilize: the
+ * predecessor first (in a ring that grows from one node it is the node that
+ * just joined behind us), then the fingers, nearest first, then long-term
+ * memory. */
 static bool recovery_candidate(struct vnode *v, unsigned k, struct chord_peer *out)
 {
     unsigned n = 0;
+    if (v->has_pred && n++ == k) {
+        *out = v->pred;
+        return true;
+    }
     for (unsigned i = 0; i < CHORD_FINGERS; i++) {
         if (!(v->finger_valid >> i & 1))
             continue;
@@ -85,10 +91,6 @@ static bool recovery_candidate(struct vnode *v, unsigned k, struct chord_peer *o
             *out = v->finger[i];
             return true;
         }
-    }
-    if (v->has_pred && n++ == k) {
-        *out = v->pred;
-        return true;
     }
     for (unsigned i = 0; i < v->nmem; i++) {
         if (id_is_zero(&v->mem[i].peer.id))
@@ -109,19 +111,13 @@ static void stabilize(struct chord *c, struct vnode *v)
             send_pred_get(c, v, P_STAB, &v->succ[0]);
         return;
     }
-    /* No successor. The predecessor first: in a ring that grows from one
-     * node it is the node that just joined behind us. One candidate at a
-     * time: while one is being asked, the turn does not move on. */
+    /* No successor: one recovery candidate at a time; while one is being
+     * asked, the turn does not move on. */
     struct chord_peer cand;
     if (v->adopt_busy)
         return;
-    if (v->has_pred && v->recover_next == 0) {
-        v->recover_next++;
-        ring_adopt_try(c, v, &v->pred);
-        return;
-    }
-    if (!recovery_candidate(v, v->recover_next > 0 ? v->recover_next - 1u : 0, &cand)) {
-        v->recover_next = 0;
+    if (!recovery_candidate(v, v->recover_next, &cand)) {
+        v->recover_next = 0; /* round over: start again next period */
         return;
     }
     v->recover_next++;
