@@ -192,6 +192,12 @@ bool chord_has_left(const struct chord *c);
  * Returns 0, CHORD_ERR_MALFORMED or CHORD_ERR_TYPE; the node's state is
  * unchanged by a frame it rejects. */
 int chord_input(struct chord *c, const struct addr *from, const void *frame, size_t len);
+/* The transport reports that no node listens at a (its connection was
+ * refused). That is proof, not suspicion, that none of a's vnodes exists:
+ * every request pending to a ends at once as if each had answered
+ * NO_SUCH_VNODE, so a dead successor is replaced without waiting for
+ * timeouts. A mere timeout or a cut link must not be reported this way. */
+void chord_peer_unreachable(struct chord *c, const struct addr *a);
 /* Runs every timer that is due at env->now_ms. */
 void chord_tick(struct chord *c);
 /* The earliest time chord_tick has something to do, or UINT64_MAX. */

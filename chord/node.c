@@ -311,6 +311,19 @@ static void pending_finish(struct chord *c, struct pending *p, const struct chor
     }
 }
 
+/* Runs the update upcall for every vnode whose neighbours changed. */
+static void flush_updates(struct chord *c)
+{
+    for (unsigned i = 0; i < c->nvnodes; i++) {
+        struct vnode *v = &c->vn[i];
+        if (v->dirty) {
+            v->dirty = false;
+            if (c->cb.update)
+                c->cb.update(c->cb.ctx, i);
+        }
+    }
+}
+
 static void on_reply(struct chord *c, const struct chord_msg *m)
 {
     for (size_t i = 0; i < c->npending; i++) {
@@ -384,15 +397,31 @@ int chord_input(struct chord *c, const struct addr *from, const void *frame, siz
     default: ring_on_request(c, v, m); break;
     }
 out:
-    for (unsigned i = 0; i < c->nvnodes; i++) {
-        struct vnode *vv = &c->vn[i];
-        if (vv->dirty) {
-            vv->dirty = false;
-            if (c->cb.update)
-                c->cb.update(c->cb.ctx, i);
+    flush_updates(c);
+    return 0;
+}
+
+void chord_peer_unreachable(struct chord *c, const struct addr *a)
+{
+    bool again = true;
+
+    if (!c->started)
+        return;
+    /* Finishing one request may send or end others: rescan until none is
+     * left for a. */
+    while (again) {
+        again = false;
+        for (size_t i = 0; i < c->npending; i++) {
+            if (!addr_eq(&c->pending[i].to.addr, a))
+                continue;
+            struct pending taken = pending_take(c, i);
+            taken.refused = true;
+            pending_finish(c, &taken, NULL);
+            again = true;
+            break;
         }
     }
-    return 0;
+    flush_updates(c);
 }
 
 static void pending_tick(struct chord *c, uint64_t now)
@@ -429,14 +458,7 @@ void chord_tick(struct chord *c)
     for (unsigned i = 0; i < c->nvnodes; i++)
         ring_tick_vnode(c, &c->vn[i], now);
     lookup_tick(c, now);
-    for (unsigned i = 0; i < c->nvnodes; i++) {
-        struct vnode *v = &c->vn[i];
-        if (v->dirty) {
-            v->dirty = false;
-            if (c->cb.update)
-                c->cb.update(c->cb.ctx, i);
-        }
-    }
+    flush_updates(c);
 }
 
 static uint64_t min64(uint64_t a, uint64_t b)

@@ -60,7 +60,7 @@ void addr_format(const struct addr *a, char *buf, size_t size)
     }
 }
 
-int addr_parse(const char *s, struct addr *out)
+static int parse(const char *s, bool port0, struct addr *out)
 {
     char host[INET6_ADDRSTRLEN + 2];
     const char *colon, *hs, *he;
@@ -96,9 +96,25 @@ int addr_parse(const char *s, struct addr *out)
         return -EINVAL;
     char *end;
     unsigned long port = strtoul(p, &end, 10);
-    if (*end != '\0' || port == 0 || port > 65535 || end - p > 5)
+    if (*end != '\0' || (port == 0 && !port0) || port > 65535 || end - p > 5)
         return -EINVAL;
     r.port = (uint16_t)port;
     *out = r;
     return 0;
+}
+
+int addr_parse(const char *s, struct addr *out)
+{
+    return parse(s, false, out);
+}
+
+int addr_parse_listen(const char *s, struct addr *out)
+{
+    return parse(s, true, out);
+}
+
+bool addr_is_unspecified(const struct addr *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a->ip, zero, sizeof(zero)) == 0;
 }

@@ -31,5 +31,9 @@ void addr_format(const struct addr *a, char *buf, size_t size);
  * IPv6 address, and PORT is 1..65535. Returns 0 or -EINVAL; *out is
  * written only on success. */
 int addr_parse(const char *s, struct addr *out);
+/* The same, but port 0 ("let the kernel choose") is accepted too. */
+int addr_parse_listen(const char *s, struct addr *out);
+/* Is the IP all zeros (0.0.0.0 or ::)? */
+bool addr_is_unspecified(const struct addr *a);
 
 #endif

@@ -12,6 +12,9 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"demo", cmd_demo, "run a local ring of nodes in the simulator and show what it does"},
+    {"node", cmd_node, "run a node of the ring (see docs/operations.md)"},
+    {"status", cmd_status, "show the state of the running node"},
+    {"lookup-key", cmd_lookup_key, "ask the running node which node is responsible for a key"},
     {"sim", cmd_sim, "Chord experiments in the simulator: paths, balance, churn"},
 };
 
@@ -19,7 +22,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: coopfs COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-        fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].help);
+        fprintf(f, "  %-11s %s\n", subcommands[i].name, subcommands[i].help);
     fprintf(f, "\n'coopfs COMMAND --help' describes a command.\n");
 }
 

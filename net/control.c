@@ -1,0 +1,329 @@
+/* control.c — the control protocol's codecs and its blocking client. */
+#include "net/control.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/frame.h"
+#include "common/wire.h"
+#include "net/rpc.h"
+#include "net/stream.h"
+
+size_t ctl_lookup_req_encode(const struct id *key, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, buf, cap);
+    wire_put_id(&w, key);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_lookup_req_decode(const uint8_t *p, size_t len, struct id *key)
+{
+    struct wire_reader r;
+    struct id k;
+    wire_reader_init(&r, p, len);
+    wire_get_id(&r, &k);
+    if (!wire_reader_done(&r))
+        return -EBADMSG;
+    *key = k;
+    return 0;
+}
+
+size_t ctl_lookup_reply_encode(const struct ctl_lookup_reply *r, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, buf, cap);
+    wire_put_u32(&w, (uint32_t)r->status);
+    wire_put_u16(&w, r->hops);
+    wire_put_u8(&w, r->iterative);
+    wire_put_u64(&w, r->elapsed_us);
+    wire_put_id(&w, &r->id);
+    wire_put_addr(&w, &r->addr);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_lookup_reply_decode(const uint8_t *p, size_t len, struct ctl_lookup_reply *out)
+{
+    struct wire_reader r;
+    struct ctl_lookup_reply v;
+
+    memset(&v, 0, sizeof(v));
+    wire_reader_init(&r, p, len);
+    v.status = (int32_t)wire_get_u32(&r);
+    v.hops = wire_get_u16(&r);
+    v.iterative = wire_get_u8(&r);
+    v.elapsed_us = wire_get_u64(&r);
+    wire_get_id(&r, &v.id);
+    wire_get_addr(&r, &v.addr);
+    if (!wire_reader_done(&r) || v.iterative > 1 || v.status > 0 || v.status < -4095)
+        return -EBADMSG;
+    *out = v;
+    return 0;
+}
+
+size_t ctl_error_encode(int32_t err, const char *msg, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    size_t n = strlen(msg);
+    if (n > CTL_ERROR_MAX)
+        n = CTL_ERROR_MAX;
+    wire_writer_init(&w, buf, cap);
+    wire_put_u32(&w, (uint32_t)err);
+    wire_put_bytes(&w, msg, n);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_error_decode(const uint8_t *p, size_t len, int32_t *err, char *msg, size_t msg_size)
+{
+    struct wire_reader r;
+    int32_t e;
+    size_t n;
+
+    wire_reader_init(&r, p, len);
+    e = (int32_t)wire_get_u32(&r);
+    if (!wire_reader_ok(&r) || len - 4 > CTL_ERROR_MAX || e > 0 || e < -4095)
+        return -EBADMSG;
+    n = len - 4;
+    if (msg_size) {
+        if (n >= msg_size)
+            n = msg_size - 1;
+        memcpy(msg, p + 4, n);
+        msg[n] = '\0';
+        /* Control characters would garble a terminal. */
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)msg[i] < 0x20)
+                msg[i] = '?';
+    }
+    *err = e;
+    return 0;
+}
+
+struct ctl_client {
+    struct net_loop *loop;
+    struct net_stream *s;
+    struct net_rpc *rpc;
+    bool closed;
+    char error[CTL_ERROR_MAX + 1];
+};
+
+static void client_frame(void *ctx, struct net_stream *s, const struct frame_header *h,
+                         const uint8_t *frame, size_t len)
+{
+    struct ctl_client *c = ctx;
+    net_rpc_input(c->rpc, s, h, frame, len);
+}
+
+static void client_closed(void *ctx, struct net_stream *s, int reason, int err, const char *why)
+{
+    struct ctl_client *c = ctx;
+    (void)reason;
+    (void)err;
+    (void)why;
+    c->closed = true;
+    c->s = NULL;
+    net_rpc_stream_closed(c->rpc, s);
+    net_loop_stop(c->loop);
+}
+
+int ctl_client_open(const char *datadir, struct ctl_client **out)
+{
+    struct net_stream_cbs cbs = {.frame = client_frame, .closed = client_closed};
+    struct ctl_client *c = calloc(1, sizeof(*c));
+    char path[4096];
+    int rc;
+
+    if (!c)
+        return -ENOMEM;
+    if ((size_t)snprintf(path, sizeof(path), "%s/control.sock", datadir) >= sizeof(path)) {
+        rc = -ENAMETOOLONG;
+        goto err;
+    }
+    rc = net_loop_new(&c->loop);
+    if (rc)
+        goto err;
+    rc = net_rpc_new(c->loop, &c->rpc);
+    if (rc)
+        goto err;
+    cbs.ctx = c;
+    rc = net_stream_connect_unix(c->loop, path, &cbs, &c->s);
+    if (rc)
+        goto err;
+    *out = c;
+    return 0;
+err:
+    ctl_client_free(c);
+    return rc;
+}
+
+void ctl_client_free(struct ctl_client *c)
+{
+    if (!c)
+        return;
+    net_stream_close(c->s);
+    net_rpc_free(c->rpc);
+    net_loop_free(c->loop);
+    free(c);
+}
+
+const char *ctl_client_error(const struct ctl_client *c)
+{
+    return c->error;
+}
+
+/* Turns an error reply into its errno, keeping the message. */
+static int client_reply_error(struct ctl_client *c, const struct frame_header *h,
+                              const uint8_t *frame, size_t len)
+{
+    int32_t err;
+    if (h->type != CTL_MSG_ERROR)
+        return 0;
+    if (ctl_error_decode(frame + FRAME_HEADER_SIZE, len - FRAME_HEADER_SIZE, &err, c->error,
+                         sizeof(c->error)) < 0)
+        return -EBADMSG;
+    return err ? err : -EIO;
+}
+
+struct status_wait {
+    struct ctl_client *c;
+    bool done;
+    int rc;
+    char *json;
+};
+
+static void status_done(void *ctx, int status, const struct frame_header *h, const uint8_t *frame,
+                        size_t len)
+{
+    struct status_wait *w = ctx;
+    w->done = true;
+    w->rc = status;
+    if (status == 0) {
+        w->rc = client_reply_error(w->c, h, frame, len);
+        if (w->rc == 0 && h->type != CTL_MSG_STATUS)
+            w->rc = -EBADMSG;
+        if (w->rc == 0) {
+            size_t n = len - FRAME_HEADER_SIZE;
+            w->json = malloc(n + 1);
+            if (!w->json) {
+                w->rc = -ENOMEM;
+            } else {
+                memcpy(w->json, frame + FRAME_HEADER_SIZE, n);
+                w->json[n] = '\0';
+            }
+        }
+    }
+    net_loop_stop(w->c->loop);
+}
+
+int ctl_client_status(struct ctl_client *c, char **json)
+{
+    struct status_wait w = {.c = c};
+    int rc;
+
+    if (c->closed)
+        return -ECONNRESET;
+    rc = net_rpc_call(c->rpc, c->s, CTL_MSG_STATUS, NULL, 0, CTL_TIMEOUT_MS, status_done, &w, NULL);
+    if (rc)
+        return rc;
+    while (!w.done)
+        net_loop_run(c->loop);
+    if (w.rc == 0)
+        *json = w.json;
+    return w.rc;
+}
+
+struct lookup_wait {
+    struct ctl_client *c;
+    const struct id *keys;
+    size_t n, next, answered;
+    unsigned inflight, parallel;
+    int rc;
+    void (*each)(void *ctx, size_t i, const struct ctl_lookup_reply *r);
+    void *ctx;
+};
+
+struct lookup_call {
+    struct lookup_wait *w;
+    size_t i;
+};
+
+static void lookup_pump(struct lookup_wait *w);
+
+static void lookup_done(void *ctx, int status, const struct frame_header *h, const uint8_t *frame,
+                        size_t len)
+{
+    struct lookup_call *lc = ctx;
+    struct lookup_wait *w = lc->w;
+    struct ctl_lookup_reply r;
+
+    w->inflight--;
+    if (status == 0) {
+        int e = client_reply_error(w->c, h, frame, len);
+        memset(&r, 0, sizeof(r));
+        if (e) {
+            r.status = e;
+        } else if (h->type != CTL_MSG_LOOKUP ||
+                   ctl_lookup_reply_decode(frame + FRAME_HEADER_SIZE, len - FRAME_HEADER_SIZE, &r) <
+                       0) {
+            w->rc = -EBADMSG;
+        }
+        if (w->rc == 0) {
+            w->answered++;
+            w->each(w->ctx, lc->i, &r);
+        }
+    } else if (w->rc == 0) {
+        w->rc = status;
+    }
+    free(lc);
+    lookup_pump(w);
+}
+
+static void lookup_pump(struct lookup_wait *w)
+{
+    if (w->c->closed && w->rc == 0)
+        w->rc = -ECONNRESET;
+    while (w->rc == 0 && w->inflight < w->parallel && w->next < w->n) {
+        uint8_t req[64];
+        size_t len = ctl_lookup_req_encode(&w->keys[w->next], req, sizeof(req));
+        struct lookup_call *lc = malloc(sizeof(*lc));
+        int rc;
+        if (!lc) {
+            w->rc = -ENOMEM;
+            break;
+        }
+        lc->w = w;
+        lc->i = w->next;
+        rc = net_rpc_call(w->c->rpc, w->c->s, CTL_MSG_LOOKUP, req, len, CTL_TIMEOUT_MS, lookup_done,
+                          lc, NULL);
+        if (rc) {
+            free(lc);
+            w->rc = rc;
+            break;
+        }
+        w->next++;
+        w->inflight++;
+    }
+    if (w->inflight == 0)
+        net_loop_stop(w->c->loop);
+}
+
+int ctl_client_lookup(struct ctl_client *c, const struct id *keys, size_t n, unsigned parallel,
+                      void (*each)(void *ctx, size_t i, const struct ctl_lookup_reply *r),
+                      void *ctx)
+{
+    struct lookup_wait w = {.c = c,
+                            .keys = keys,
+                            .n = n,
+                            .parallel = parallel ? parallel : 1,
+                            .each = each,
+                            .ctx = ctx};
+
+    if (c->closed)
+        return -ECONNRESET;
+    lookup_pump(&w);
+    while (w.inflight > 0)
+        net_loop_run(c->loop);
+    return w.rc;
+}

@@ -1,0 +1,158 @@
+/* listener.c — the libevent evconnlistener adapter. */
+#include "net/listener.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "net/internal.h"
+#include "net/sockaddr.h"
+
+struct net_listener {
+    struct evconnlistener *ev;
+    net_accept_fn fn;
+    void *ctx;
+    struct addr bound;
+    char *path; /* Unix listeners: the socket file to remove */
+};
+
+static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, int sl,
+                      void *arg)
+{
+    struct net_listener *ln = arg;
+    (void)ev;
+    (void)sa;
+    (void)sl;
+    ln->fn(ln->ctx, fd);
+}
+
+static int listen_fd(struct net_loop *l, struct net_listener *ln, int fd)
+{
+    /* Accept errors (EMFILE...) are reported by evconnlistener's error
+     * callback; without one it keeps listening, which is what we want. */
+    ln->ev = evconnlistener_new(l->base, on_accept, ln,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512, fd);
+    if (!ln->ev) {
+        close(fd);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int net_listener_new_tcp(struct net_loop *l, const struct addr *a, net_accept_fn fn, void *ctx,
+                         struct net_listener **out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = net_sockaddr_from_addr(a, &ss);
+    struct net_listener *ln;
+    int fd, one = 1, rc;
+
+    if (!sl)
+        return -EAFNOSUPPORT;
+    ln = calloc(1, sizeof(*ln));
+    if (!ln)
+        return -ENOMEM;
+    ln->fn = fn;
+    ln->ctx = ctx;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        goto err_free;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
+        rc = -errno;
+        close(fd);
+        goto err_free;
+    }
+    sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+        net_addr_from_sockaddr((struct sockaddr *)&ss, &ln->bound) < 0) {
+        rc = -errno;
+        close(fd);
+        goto err_free;
+    }
+    rc = listen_fd(l, ln, fd);
+    if (rc)
+        goto err_free;
+    *out = ln;
+    return 0;
+err_free:
+    free(ln);
+    return rc;
+}
+
+int net_listener_new_unix(struct net_loop *l, const char *path, net_accept_fn fn, void *ctx,
+                          struct net_listener **out)
+{
+    struct sockaddr_un sun;
+    struct net_listener *ln;
+    int fd, rc;
+
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return -ENAMETOOLONG;
+    ln = calloc(1, sizeof(*ln));
+    if (!ln)
+        return -ENOMEM;
+    ln->fn = fn;
+    ln->ctx = ctx;
+    ln->path = strdup(path);
+    if (!ln->path) {
+        rc = -ENOMEM;
+        goto err_free;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    strcpy(sun.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        goto err_free;
+    }
+    /* The caller holds the data directory's lock, so a socket file left
+     * here belongs to a node that is gone. */
+    unlink(path);
+    mode_t old = umask(0177);
+    rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (rc < 0 || listen(fd, 64) < 0) {
+        rc = -errno;
+        close(fd);
+        goto err_free;
+    }
+    rc = listen_fd(l, ln, fd);
+    if (rc) {
+        unlink(path);
+        goto err_free;
+    }
+    *out = ln;
+    return 0;
+err_free:
+    free(ln->path);
+    free(ln);
+    return rc;
+}
+
+void net_listener_free(struct net_listener *ln)
+{
+    if (!ln)
+        return;
+    if (ln->ev)
+        evconnlistener_free(ln->ev);
+    if (ln->path) {
+        unlink(ln->path);
+        free(ln->path);
+    }
+    free(ln);
+}
+
+const struct addr *net_listener_addr(const struct net_listener *ln)
+{
+    return &ln->bound;
+}

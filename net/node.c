@@ -1,0 +1,731 @@
+/* node.c — a running node: wiring of loop, peers, chord, control socket,
+ * HTTP pages and signals. */
+#include "net/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/frame.h"
+#include "common/hash.h"
+#include "net/control.h"
+#include "net/http.h"
+#include "net/listener.h"
+#include "net/loop.h"
+#include "net/node_internal.h"
+#include "net/sigwatch.h"
+#include "net/stream.h"
+#include "net/timer.h"
+
+#define MOD "node"
+
+#define RTT_SLOTS       1024 /* request ids whose send time we remember */
+#define CTL_MAX_CONNS   64   /* control connections at once */
+#define CTL_MAX_LOOKUPS 4096 /* control lookups in flight */
+
+static const double hop_bounds[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32};
+static const double sec_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+
+struct rtt_slot {
+    uint64_t reqid;
+    uint64_t sent_us;
+    bool used, resent;
+};
+
+struct ctl_conn {
+    struct net_node *n;
+    struct net_stream *s;
+};
+
+struct ctl_lookup {
+    uint64_t handle;
+    uint64_t reqid;
+    uint64_t start_us;
+    struct ctl_conn *cc; /* NULL once the connection closed */
+};
+
+struct net_node {
+    const struct net_node_config *cfg;
+    struct logger lg;
+    char prefix[ADDR_STR_MAX + 2];
+    struct net_loop *loop;
+    struct net_peers *peers;
+    struct chord *chord;
+    struct net_timer *chord_timer, *leave_timer, *rate_timer;
+    struct net_listener *ctl_ln;
+    struct net_http *http;
+    struct net_sigwatch *sig_term, *sig_int;
+    struct ctl_conn *ctl[CTL_MAX_CONNS];
+    unsigned nctl;
+    struct ctl_lookup *lookups;
+    size_t nlookups, cap_lookups;
+    struct rtt_slot rtt[RTT_SLOTS];
+    struct node_metrics m;
+    uint64_t started_ms;
+    int lock_fd;
+    char *json_path, *sock_path, *lock_path;
+    bool leaving, exiting;
+    int exit_code;
+};
+
+void hist_observe(struct hist *h, double v)
+{
+    unsigned i = 0;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
+    h->counts[i]++;
+    h->sum += v;
+    h->n++;
+}
+
+/* --- env for chord ------------------------------------------------------ */
+
+static uint64_t node_env_now(void *ctx)
+{
+    (void)ctx;
+    return net_now_ms();
+}
+
+static void env_random(void *ctx, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    (void)ctx;
+    while (len) {
+        ssize_t r = getrandom(p, len, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            abort(); /* the kernel's RNG does not fail once booted */
+        }
+        p += r;
+        len -= (size_t)r;
+    }
+}
+
+/* Remembers when a request left, to time its reply (Karn: a request sent
+ * again is never timed). */
+static void rtt_on_send(struct net_node *n, const uint8_t *frame, size_t len)
+{
+    struct frame_header h;
+    if (frame_header_decode(frame, len, &h) || (h.flags & FRAME_F_REPLY) || !h.request_id)
+        return;
+    struct rtt_slot *s = &n->rtt[h.request_id % RTT_SLOTS];
+    if (s->used && s->reqid == h.request_id) {
+        s->resent = true;
+        return;
+    }
+    *s = (struct rtt_slot){.reqid = h.request_id, .sent_us = net_now_us(), .used = true};
+}
+
+static void rtt_on_reply(struct net_node *n, const struct frame_header *h)
+{
+    struct rtt_slot *s = &n->rtt[h->request_id % RTT_SLOTS];
+    if (!s->used || s->reqid != h->request_id)
+        return;
+    if (!s->resent)
+        hist_observe(&n->m.rpc_seconds, (double)(net_now_us() - s->sent_us) / 1e6);
+    s->used = false;
+}
+
+static void env_send(void *ctx, const struct addr *to, const void *msg, size_t len)
+{
+    struct net_node *n = ctx;
+    rtt_on_send(n, msg, len);
+    net_peers_send(n->peers, to, msg, len);
+}
+
+static void node_kick(struct net_node *n)
+{
+    uint64_t when = chord_next_deadline(n->chord);
+    if (when != UINT64_MAX)
+        net_timer_arm_at(n->chord_timer, when);
+    if (n->leaving && chord_has_left(n->chord) && !n->exiting) {
+        LOG_I(&n->lg, MOD, "left the ring; exiting");
+        n->exiting = true;
+        net_loop_stop(n->loop);
+    }
+}
+
+static void on_chord_timer(void *ctx)
+{
+    struct net_node *n = ctx;
+    chord_tick(n->chord);
+    node_kick(n);
+}
+
+/* --- peers -------------------------------------------------------------- */
+
+static int on_peer_frame(void *ctx, const struct addr *from, const struct frame_header *h,
+                         const uint8_t *frame, size_t len)
+{
+    struct net_node *n = ctx;
+    int rc;
+
+    if (h->flags & FRAME_F_REPLY)
+        rtt_on_reply(n, h);
+    rc = chord_input(n->chord, from, frame, len);
+    node_kick(n);
+    /* A type we do not know is the peer's business (a newer version);
+     * bytes that do not decode are a broken or hostile peer. */
+    return rc == CHORD_ERR_MALFORMED ? -EBADMSG : 0;
+}
+
+static void on_peer_unreachable(void *ctx, const struct addr *to)
+{
+    struct net_node *n = ctx;
+    chord_peer_unreachable(n->chord, to);
+    node_kick(n);
+}
+
+/* --- control socket ------------------------------------------------------ */
+
+static void ctl_reply(struct ctl_conn *cc, uint16_t type, uint64_t reqid, const void *payload,
+                      size_t len)
+{
+    struct frame_header h = {.version = FRAME_VERSION,
+                             .flags = FRAME_F_REPLY,
+                             .type = type,
+                             .request_id = reqid,
+                             .length = (uint32_t)len};
+    uint8_t *frame = malloc(FRAME_HEADER_SIZE + len);
+    if (!frame)
+        return;
+    frame_header_encode(&h, frame);
+    if (len)
+        memcpy(frame + FRAME_HEADER_SIZE, payload, len);
+    if (net_stream_send(cc->s, frame, FRAME_HEADER_SIZE + len) < 0)
+        cc->n->m.ctl_errors++;
+    free(frame);
+}
+
+static void ctl_error(struct ctl_conn *cc, uint64_t reqid, int err, const char *msg)
+{
+    uint8_t buf[CTL_ERROR_MAX + 8];
+    size_t len = ctl_error_encode(err, msg, buf, sizeof(buf));
+    cc->n->m.ctl_errors++;
+    ctl_reply(cc, CTL_MSG_ERROR, reqid, buf, len);
+}
+
+static struct node_view node_view(const struct net_node *n)
+{
+    return (struct node_view){
+        .chord = n->chord,
+        .peers = n->peers,
+        .metrics = &n->m,
+        .self = net_peers_self(n->peers),
+        .http = n->http ? net_http_addr(n->http) : NULL,
+        .started_ms = n->started_ms,
+        .pid = (int)getpid(),
+    };
+}
+
+static void ctl_on_lookup(struct ctl_conn *cc, uint64_t reqid, const uint8_t *p, size_t len)
+{
+    struct net_node *n = cc->n;
+    struct id key;
+    uint64_t handle;
+    int rc;
+
+    if (ctl_lookup_req_decode(p, len, &key) < 0) {
+        ctl_error(cc, reqid, -EBADMSG, "a lookup carries one 32-byte key");
+        return;
+    }
+    if (n->nlookups >= CTL_MAX_LOOKUPS) {
+        ctl_error(cc, reqid, -EBUSY, "too many lookups in flight");
+        return;
+    }
+    if (n->nlookups == n->cap_lookups) {
+        size_t cap = n->cap_lookups ? n->cap_lookups * 2 : 64;
+        struct ctl_lookup *nl = realloc(n->lookups, cap * sizeof(*nl));
+        if (!nl) {
+            ctl_error(cc, reqid, -ENOMEM, "out of memory");
+            return;
+        }
+        n->lookups = nl;
+        n->cap_lookups = cap;
+    }
+    rc = chord_lookup(n->chord, &key, &handle);
+    if (rc) {
+        ctl_error(cc, reqid, rc,
+                  rc == -EAGAIN ? "the node has not joined the ring yet" : strerror(-rc));
+        return;
+    }
+    n->lookups[n->nlookups++] =
+        (struct ctl_lookup){.handle = handle, .reqid = reqid, .start_us = net_now_us(), .cc = cc};
+    node_kick(n);
+}
+
+static void on_lookup_done(void *ctx, uint64_t handle, const struct chord_lookup_result *res)
+{
+    struct net_node *n = ctx;
+
+    for (size_t i = 0; i < n->nlookups; i++) {
+        struct ctl_lookup l = n->lookups[i];
+        if (l.handle != handle)
+            continue;
+        n->lookups[i] = n->lookups[--n->nlookups];
+        uint64_t us = net_now_us() - l.start_us;
+        if (res->status == 0) {
+            hist_observe(&n->m.lookup_hops, res->hops);
+            hist_observe(&n->m.lookup_seconds, (double)us / 1e6);
+        }
+        if (!l.cc)
+            return;
+        struct ctl_lookup_reply r = {
+            .status = res->status,
+            .hops = (uint16_t)res->hops,
+            .iterative = res->iterative,
+            .elapsed_us = us,
+        };
+        if (res->status == 0) {
+            r.id = res->succ.id;
+            r.addr = res->succ.addr;
+        }
+        uint8_t buf[128];
+        size_t len = ctl_lookup_reply_encode(&r, buf, sizeof(buf));
+        ctl_reply(l.cc, CTL_MSG_LOOKUP, l.reqid, buf, len);
+        return;
+    }
+}
+
+static void ctl_frame(void *ctx, struct net_stream *s, const struct frame_header *h,
+                      const uint8_t *frame, size_t len)
+{
+    struct ctl_conn *cc = ctx;
+    struct net_node *n = cc->n;
+    const uint8_t *p = frame + FRAME_HEADER_SIZE;
+    size_t plen = len - FRAME_HEADER_SIZE;
+    (void)s;
+
+    n->m.ctl_requests++;
+    if (h->flags & FRAME_F_REPLY) {
+        LOG_W(&n->lg, MOD, "control: closing a connection that sent a reply frame");
+        net_stream_close(cc->s);
+        return;
+    }
+    switch (h->type) {
+    case CTL_MSG_STATUS: {
+        struct node_view v = node_view(n);
+        struct buf b = BUF_INIT;
+        report_status_json(&v, &b);
+        if (b.failed || b.len > FRAME_MAX_PAYLOAD)
+            ctl_error(cc, h->request_id, -ENOMEM, "status too large");
+        else
+            ctl_reply(cc, CTL_MSG_STATUS, h->request_id, b.data, b.len);
+        buf_release(&b);
+        break;
+    }
+    case CTL_MSG_LOOKUP: ctl_on_lookup(cc, h->request_id, p, plen); break;
+    default: ctl_error(cc, h->request_id, -EOPNOTSUPP, "unknown control request"); break;
+    }
+}
+
+static void ctl_forget(struct net_node *n, struct ctl_conn *cc)
+{
+    for (size_t i = 0; i < n->nlookups; i++)
+        if (n->lookups[i].cc == cc)
+            n->lookups[i].cc = NULL;
+    for (unsigned i = 0; i < n->nctl; i++) {
+        if (n->ctl[i] == cc) {
+            n->ctl[i] = n->ctl[--n->nctl];
+            break;
+        }
+    }
+    free(cc);
+}
+
+static void ctl_closed(void *ctx, struct net_stream *s, int reason, int err, const char *why)
+{
+    struct ctl_conn *cc = ctx;
+    (void)s;
+    (void)err;
+    if (reason != NET_CLOSE_EOF)
+        LOG_W(&cc->n->lg, MOD, "control: closing connection: %s", why);
+    ctl_forget(cc->n, cc);
+}
+
+static void on_ctl_accept(void *ctx, int fd)
+{
+    struct net_node *n = ctx;
+    struct net_stream_cbs cbs = {.frame = ctl_frame, .closed = ctl_closed};
+    struct ctl_conn *cc;
+
+    if (n->nctl >= CTL_MAX_CONNS) {
+        LOG_W(&n->lg, MOD, "control: refusing a connection: %d open already", CTL_MAX_CONNS);
+        close(fd);
+        return;
+    }
+    cc = calloc(1, sizeof(*cc));
+    if (!cc) {
+        close(fd);
+        return;
+    }
+    cc->n = n;
+    cbs.ctx = cc;
+    if (net_stream_accept(n->loop, fd, &cbs, &cc->s) < 0) {
+        free(cc);
+        return;
+    }
+    n->ctl[n->nctl++] = cc;
+}
+
+/* --- HTTP ---------------------------------------------------------------- */
+
+static int on_http(void *ctx, const char *path, struct buf *body, const char **ctype)
+{
+    struct net_node *n = ctx;
+    struct node_view v = node_view(n);
+
+    if (!strcmp(path, "/status")) {
+        report_status_json(&v, body);
+        *ctype = "application/json";
+        return 200;
+    }
+    if (!strcmp(path, "/metrics")) {
+        report_metrics(&v, body);
+        *ctype = "text/plain; version=0.0.4; charset=utf-8";
+        return 200;
+    }
+    if (!strcmp(path, "/ring.svg")) {
+        report_ring_svg(&v, body);
+        *ctype = "image/svg+xml";
+        return 200;
+    }
+    if (!strcmp(path, "/")) {
+        buf_puts(body, "<!DOCTYPE html><html><head><title>coopfs node</title></head><body>"
+                       "<h1>coopfs node</h1><ul><li><a href=\"/status\">/status</a></li>"
+                       "<li><a href=\"/metrics\">/metrics</a></li>"
+                       "<li><a href=\"/ring.svg\">/ring.svg</a></li></ul>"
+                       "<img src=\"/ring.svg\" width=\"800\" height=\"800\"></body></html>");
+        *ctype = "text/html; charset=utf-8";
+        return 200;
+    }
+    buf_puts(body, "not found\n");
+    return 404;
+}
+
+/* --- rates, signals, leave ------------------------------------------------ */
+
+static void on_rate_timer(void *ctx)
+{
+    struct net_node *n = ctx;
+    struct chord_stats st;
+    struct node_metrics *m = &n->m;
+
+    chord_get_stats(n->chord, &st);
+    m->rate_head = (m->rate_head + 1) % (NET_NODE_RATE_SECS + 1);
+    m->rates[m->rate_head] = (struct rate_sample){.ms = net_now_ms(),
+                                                  .msgs_in = st.msgs_in,
+                                                  .msgs_out = st.msgs_out,
+                                                  .bytes_in = st.bytes_in,
+                                                  .bytes_out = st.bytes_out};
+    if (m->nrates < NET_NODE_RATE_SECS + 1)
+        m->nrates++;
+    net_timer_arm(n->rate_timer, 1000);
+}
+
+static void on_leave_deadline(void *ctx)
+{
+    struct net_node *n = ctx;
+    LOG_W(&n->lg, MOD, "leave not acknowledged within %u ms; exiting anyway", NET_NODE_LEAVE_MS);
+    n->exiting = true;
+    net_loop_stop(n->loop);
+}
+
+static void on_signal(void *ctx, int signo)
+{
+    struct net_node *n = ctx;
+
+    if (n->leaving) {
+        LOG_W(&n->lg, MOD, "%s again: exiting without waiting for the leave", strsignal(signo));
+        n->exiting = true;
+        net_loop_stop(n->loop);
+        return;
+    }
+    LOG_I(&n->lg, MOD, "%s: leaving the ring", strsignal(signo));
+    n->leaving = true;
+    chord_leave(n->chord);
+    net_timer_arm(n->leave_timer, NET_NODE_LEAVE_MS);
+    node_kick(n);
+}
+
+/* --- data directory ------------------------------------------------------- */
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[4096];
+    size_t len = strlen(dir);
+
+    if (len == 0 || len >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    memcpy(tmp, dir, len + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    char *p;
+    if (asprintf(&p, "%s/%s", dir, name) < 0)
+        return NULL;
+    return p;
+}
+
+/* Writes data to path durably: a temporary, fsync, rename, fsync the dir. */
+static int write_durable(const char *dir, const char *path, const char *data, size_t len)
+{
+    char *tmp = NULL;
+    int fd = -1, dfd = -1, rc = 0;
+
+    if (asprintf(&tmp, "%s.tmp", path) < 0)
+        return -ENOMEM;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0)
+        rc = -errno;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+static int write_node_json(struct net_node *n)
+{
+    struct buf b = BUF_INIT;
+    char a[ADDR_STR_MAX];
+    int rc;
+
+    addr_format(net_peers_self(n->peers), a, sizeof(a));
+    buf_printf(&b, "{\"pid\": %d, \"listen\": ", (int)getpid());
+    buf_json_str(&b, a);
+    buf_puts(&b, ", \"http\": ");
+    if (n->http) {
+        addr_format(net_http_addr(n->http), a, sizeof(a));
+        buf_json_str(&b, a);
+    } else {
+        buf_puts(&b, "null");
+    }
+    buf_puts(&b, ", \"control\": ");
+    buf_json_str(&b, n->sock_path);
+    buf_puts(&b, ", \"vnodes\": [");
+    for (unsigned i = 0; i < chord_vnode_count(n->chord); i++) {
+        char hex[ID_HEX_LEN + 1];
+        id_to_hex(&chord_vnode_self(n->chord, i)->id, hex);
+        buf_printf(&b, "%s\"%s\"", i ? ", " : "", hex);
+    }
+    buf_puts(&b, "]}\n");
+    rc = b.failed ? -ENOMEM : write_durable(n->cfg->datadir, n->json_path, b.data, b.len);
+    buf_release(&b);
+    return rc;
+}
+
+static int lock_datadir(struct net_node *n)
+{
+    n->lock_fd = open(n->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (n->lock_fd < 0) {
+        LOG_E(&n->lg, MOD, "cannot open %s: %s", n->lock_path, strerror(errno));
+        return -errno;
+    }
+    if (flock(n->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t r = pread(n->lock_fd, pid, sizeof(pid) - 1, 0);
+        if (r > 0) {
+            pid[r] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+        }
+        LOG_E(&n->lg, MOD, "data directory %s is in use by another node (pid %s)", n->cfg->datadir,
+              r > 0 ? pid : "unknown");
+        return -e;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(n->lock_fd, 0) == 0 && pwrite(n->lock_fd, pid, (size_t)len, 0) < 0)
+        LOG_W(&n->lg, MOD, "cannot write the pid into %s", n->lock_path);
+    return 0;
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+static int node_start(struct net_node *n)
+{
+    const struct net_node_config *cfg = n->cfg;
+    struct net_peers_cbs pcbs = {
+        .ctx = n, .frame = on_peer_frame, .unreachable = on_peer_unreachable};
+    struct chord_callbacks ccbs = {.ctx = n, .lookup_done = on_lookup_done};
+    struct chord_config ccfg;
+    struct env env = {.now_ms = node_env_now, .send = env_send, .random = env_random, .ctx = n};
+    char a[ADDR_STR_MAX];
+    int rc;
+
+    rc = mkdir_p(cfg->datadir);
+    if (rc) {
+        LOG_E(&n->lg, MOD, "cannot create data directory %s: %s", cfg->datadir, strerror(-rc));
+        return rc;
+    }
+    n->json_path = path_join(cfg->datadir, "node.json");
+    n->sock_path = path_join(cfg->datadir, "control.sock");
+    n->lock_path = path_join(cfg->datadir, "lock");
+    if (!n->json_path || !n->sock_path || !n->lock_path)
+        return -ENOMEM;
+    rc = lock_datadir(n);
+    if (rc)
+        return rc;
+    rc = net_loop_new(&n->loop);
+    if (rc)
+        return rc;
+    rc = net_peers_new(n->loop, &cfg->listen, &pcbs, &n->lg, &n->peers);
+    if (rc) {
+        addr_format(&cfg->listen, a, sizeof(a));
+        LOG_E(&n->lg, MOD, "cannot listen on %s: %s", a, strerror(-rc));
+        return rc;
+    }
+    addr_format(net_peers_self(n->peers), a, sizeof(a));
+    snprintf(n->prefix, sizeof(n->prefix), "%s ", a);
+    n->lg.prefix = n->prefix;
+
+    chord_config_default(&ccfg, net_peers_self(n->peers));
+    ccfg.vnodes = cfg->vnodes;
+    rc = chord_new(&ccfg, &env, &ccbs, &n->lg, &n->chord);
+    if (rc) {
+        LOG_E(&n->lg, MOD, "bad overlay configuration: %s", strerror(-rc));
+        return rc;
+    }
+    if ((rc = net_timer_new(n->loop, on_chord_timer, n, &n->chord_timer)) ||
+        (rc = net_timer_new(n->loop, on_leave_deadline, n, &n->leave_timer)) ||
+        (rc = net_timer_new(n->loop, on_rate_timer, n, &n->rate_timer)) ||
+        (rc = net_sigwatch_new(n->loop, SIGTERM, on_signal, n, &n->sig_term)) ||
+        (rc = net_sigwatch_new(n->loop, SIGINT, on_signal, n, &n->sig_int)))
+        return rc;
+    rc = net_listener_new_unix(n->loop, n->sock_path, on_ctl_accept, n, &n->ctl_ln);
+    if (rc) {
+        LOG_E(&n->lg, MOD, "cannot listen on %s: %s", n->sock_path, strerror(-rc));
+        return rc;
+    }
+    if (cfg->http_on) {
+        rc = net_http_new(n->loop, &cfg->http, on_http, n, &n->http);
+        if (rc) {
+            addr_format(&cfg->http, a, sizeof(a));
+            LOG_E(&n->lg, MOD, "cannot serve HTTP on %s: %s", a, strerror(-rc));
+            return rc;
+        }
+    }
+    rc = write_node_json(n);
+    if (rc) {
+        LOG_E(&n->lg, MOD, "cannot write %s: %s", n->json_path, strerror(-rc));
+        return rc;
+    }
+    n->started_ms = net_now_ms();
+    if (cfg->njoin == 0) {
+        rc = chord_create(n->chord);
+        LOG_I(&n->lg, MOD, "started a new ring with %u vnodes", cfg->vnodes);
+    } else {
+        for (unsigned i = 0; i < cfg->njoin && rc == 0; i++)
+            rc = chord_join(n->chord, &cfg->join[i]);
+        addr_format(&cfg->join[0], a, sizeof(a));
+        LOG_I(&n->lg, MOD, "joining the ring through %s%s with %u vnodes", a,
+              cfg->njoin > 1 ? " and others" : "", cfg->vnodes);
+    }
+    if (rc) {
+        LOG_E(&n->lg, MOD, "cannot start the overlay: %s", strerror(-rc));
+        return rc;
+    }
+    on_rate_timer(n);
+    node_kick(n);
+    return 0;
+}
+
+static void node_stop(struct net_node *n)
+{
+    if (n->json_path && n->peers)
+        unlink(n->json_path);
+    while (n->nctl) {
+        struct ctl_conn *cc = n->ctl[0];
+        net_stream_close(cc->s);
+        ctl_forget(n, cc);
+    }
+    net_listener_free(n->ctl_ln);
+    net_http_free(n->http);
+    net_sigwatch_free(n->sig_term);
+    net_sigwatch_free(n->sig_int);
+    net_timer_free(n->chord_timer);
+    net_timer_free(n->leave_timer);
+    net_timer_free(n->rate_timer);
+    chord_free(n->chord);
+    net_peers_free(n->peers);
+    net_loop_free(n->loop);
+    if (n->lock_fd >= 0)
+        close(n->lock_fd);
+    free(n->lookups);
+    free(n->json_path);
+    free(n->sock_path);
+    free(n->lock_path);
+}
+
+int net_node_run(const struct net_node_config *cfg)
+{
+    struct net_node *n = calloc(1, sizeof(*n));
+    int rc;
+
+    if (!n)
+        return 1;
+    n->cfg = cfg;
+    n->lock_fd = -1;
+    log_init(&n->lg, stderr, cfg->log_level);
+    n->m.lookup_hops =
+        (struct hist){.bounds = hop_bounds, .nbounds = sizeof(hop_bounds) / sizeof(hop_bounds[0])};
+    n->m.lookup_seconds =
+        (struct hist){.bounds = sec_bounds, .nbounds = sizeof(sec_bounds) / sizeof(sec_bounds[0])};
+    n->m.rpc_seconds = n->m.lookup_seconds;
+    /* A peer that vanishes mid-write must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    rc = node_start(n);
+    if (rc == 0) {
+        rc = net_loop_run(n->loop);
+        if (rc)
+            LOG_E(&n->lg, MOD, "event loop failed");
+    }
+    node_stop(n);
+    free(n);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,364 @@
+/* report.c — what a node tells its operator: the status JSON, Prometheus
+ * metrics and a picture of the ring as the node knows it. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "net/loop.h"
+#include "net/node_internal.h"
+
+#ifndef COOPFS_VERSION
+#define COOPFS_VERSION "0.1.0"
+#endif
+
+static void json_peer(struct buf *b, const struct chord_peer *p)
+{
+    char hex[ID_HEX_LEN + 1], a[ADDR_STR_MAX];
+    id_to_hex(&p->id, hex);
+    addr_format(&p->addr, a, sizeof(a));
+    buf_printf(b, "{\"id\": \"%s\", \"addr\": ", hex);
+    buf_json_str(b, a);
+    buf_puts(b, "}");
+}
+
+struct conn_count {
+    unsigned n, dialled;
+};
+
+static void count_conn(void *ctx, const struct addr *a, bool dialled, size_t queued)
+{
+    struct conn_count *cc = ctx;
+    (void)a;
+    (void)queued;
+    cc->n++;
+    cc->dialled += dialled;
+}
+
+/* Rate of one counter over the sample window, per second. */
+static double rate_of(const struct node_metrics *m, size_t field)
+{
+    unsigned window = NET_NODE_RATE_SECS + 1;
+    if (m->nrates < 2)
+        return 0;
+    const struct rate_sample *new = &m->rates[m->rate_head];
+    const struct rate_sample *old = &m->rates[(m->rate_head + window - (m->nrates - 1)) % window];
+    uint64_t a, b;
+    memcpy(&a, (const char *)new + field, sizeof(a));
+    memcpy(&b, (const char *)old + field, sizeof(b));
+    if (new->ms <= old->ms)
+        return 0;
+    return (double)(a - b) * 1000.0 / (double)(new->ms - old->ms);
+}
+
+void report_status_json(const struct node_view *v, struct buf *b)
+{
+    const struct chord *c = v->chord;
+    struct chord_stats st;
+    struct net_peers_stats ps;
+    struct conn_count cc = {0, 0};
+    char a[ADDR_STR_MAX];
+
+    chord_get_stats(c, &st);
+    net_peers_get_stats(v->peers, &ps);
+    net_peers_foreach(v->peers, count_conn, &cc);
+    buf_printf(b, "{\"version\": \"%s\", \"pid\": %d, \"uptime_s\": %.3f, \"listen\": ",
+               COOPFS_VERSION, v->pid, (double)(net_now_ms() - v->started_ms) / 1000.0);
+    addr_format(v->self, a, sizeof(a));
+    buf_json_str(b, a);
+    buf_puts(b, ", \"http\": ");
+    if (v->http) {
+        addr_format(v->http, a, sizeof(a));
+        buf_json_str(b, a);
+    } else {
+        buf_puts(b, "null");
+    }
+    buf_puts(b, ",\n \"vnodes\": [");
+    for (unsigned i = 0; i < chord_vnode_count(c); i++) {
+        const struct chord_peer *succ;
+        struct chord_peer pred, f, last;
+        size_t ns = chord_vnode_successors(c, i, &succ);
+        char hex[ID_HEX_LEN + 1];
+        bool have_last = false;
+
+        id_to_hex(&chord_vnode_self(c, i)->id, hex);
+        buf_printf(b, "%s\n  {\"index\": %u, \"id\": \"%s\", \"joined\": %s, \"predecessor\": ",
+                   i ? "," : "", i, hex, chord_vnode_joined(c, i) ? "true" : "false");
+        if (chord_vnode_predecessor(c, i, &pred))
+            json_peer(b, &pred);
+        else
+            buf_puts(b, "null");
+        buf_puts(b, ",\n   \"successors\": [");
+        for (size_t k = 0; k < ns; k++) {
+            if (k)
+                buf_puts(b, ", ");
+            json_peer(b, &succ[k]);
+        }
+        buf_puts(b, "],\n   \"fingers\": [");
+        /* Fingers from the top: each distinct target once, under the
+         * highest index pointing to it. */
+        bool first = true;
+        for (int k = CHORD_FINGERS - 1; k >= 0; k--) {
+            if (!chord_vnode_finger(c, i, (unsigned)k, &f))
+                continue;
+            if (have_last && id_eq(&f.id, &last.id))
+                continue;
+            last = f;
+            have_last = true;
+            id_to_hex(&f.id, hex);
+            addr_format(&f.addr, a, sizeof(a));
+            buf_printf(b, "%s{\"i\": %d, \"id\": \"%s\", \"addr\": ", first ? "" : ", ", k, hex);
+            buf_json_str(b, a);
+            buf_puts(b, "}");
+            first = false;
+        }
+        buf_puts(b, "]}");
+    }
+    buf_printf(b,
+               "],\n \"peers\": {\"connections\": %u, \"dialled\": %u, \"accepted_total\": %llu, "
+               "\"dialled_total\": %llu, \"refused\": %llu, \"dial_failed\": %llu, "
+               "\"closed_bad\": %llu, \"closed_slow\": %llu, \"dropped_frames\": %llu},\n",
+               cc.n, cc.dialled, (unsigned long long)ps.accepted, (unsigned long long)ps.dialled,
+               (unsigned long long)ps.refused, (unsigned long long)ps.dial_failed,
+               (unsigned long long)ps.closed_bad, (unsigned long long)ps.closed_slow,
+               (unsigned long long)ps.dropped);
+    buf_printf(b,
+               " \"stats\": {\"msgs_in\": %llu, \"msgs_out\": %llu, \"bytes_in\": %llu, "
+               "\"bytes_out\": %llu, \"tcp_bytes_in\": %llu, \"tcp_bytes_out\": %llu, "
+               "\"bad_frames\": %llu, \"rpc_timeouts\": %llu, \"lookups_started\": %llu, "
+               "\"lookups_ok\": %llu, \"lookups_failed\": %llu, \"lookups_iterative\": %llu, "
+               "\"finds_forwarded\": %llu, \"stabilizations\": %llu, \"successor_changes\": %llu, "
+               "\"predecessor_changes\": %llu, \"merges\": %llu, \"memory_bytes\": %zu},\n",
+               (unsigned long long)st.msgs_in, (unsigned long long)st.msgs_out,
+               (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+               (unsigned long long)ps.bytes_in, (unsigned long long)ps.bytes_out,
+               (unsigned long long)st.bad_frames, (unsigned long long)st.rpc_timeouts,
+               (unsigned long long)st.lookups_started, (unsigned long long)st.lookups_ok,
+               (unsigned long long)st.lookups_failed, (unsigned long long)st.lookups_iterative,
+               (unsigned long long)st.finds_forwarded, (unsigned long long)st.stabilizations,
+               (unsigned long long)st.successor_changes, (unsigned long long)st.predecessor_changes,
+               (unsigned long long)st.merges, chord_memory_bytes(c));
+    buf_printf(b,
+               " \"rates\": {\"window_s\": %d, \"msgs_in_per_s\": %.1f, \"msgs_out_per_s\": %.1f, "
+               "\"bytes_in_per_s\": %.1f, \"bytes_out_per_s\": %.1f}}\n",
+               NET_NODE_RATE_SECS, rate_of(v->metrics, offsetof(struct rate_sample, msgs_in)),
+               rate_of(v->metrics, offsetof(struct rate_sample, msgs_out)),
+               rate_of(v->metrics, offsetof(struct rate_sample, bytes_in)),
+               rate_of(v->metrics, offsetof(struct rate_sample, bytes_out)));
+}
+
+static void prom_counter(struct buf *b, const char *name, const char *help, uint64_t v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+               (unsigned long long)v);
+}
+
+static void prom_gauge(struct buf *b, const char *name, const char *help, double v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v);
+}
+
+static void prom_hist(struct buf *b, const char *name, const char *help, const struct hist *h)
+{
+    uint64_t cum = 0;
+    buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (unsigned i = 0; i < h->nbounds; i++) {
+        cum += h->counts[i];
+        buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i], (unsigned long long)cum);
+    }
+    cum += h->counts[h->nbounds];
+    buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n", name,
+               (unsigned long long)cum, name, h->sum, name, (unsigned long long)h->n);
+}
+
+void report_metrics(const struct node_view *v, struct buf *b)
+{
+    struct chord_stats st;
+    struct net_peers_stats ps;
+    unsigned joined = 0;
+
+    chord_get_stats(v->chord, &st);
+    net_peers_get_stats(v->peers, &ps);
+    for (unsigned i = 0; i < chord_vnode_count(v->chord); i++)
+        joined += chord_vnode_joined(v->chord, i);
+    prom_gauge(b, "coopfs_uptime_seconds", "Seconds since the node started.",
+               (double)(net_now_ms() - v->started_ms) / 1000.0);
+    prom_gauge(b, "coopfs_vnodes_joined", "Virtual nodes that are members of the ring.", joined);
+    prom_counter(b, "coopfs_lookups_started_total", "Lookups started by this node.",
+                 st.lookups_started);
+    prom_counter(b, "coopfs_lookups_ok_total", "Lookups that found the responsible node.",
+                 st.lookups_ok);
+    prom_counter(b, "coopfs_lookups_failed_total", "Lookups that failed.", st.lookups_failed);
+    prom_counter(b, "coopfs_lookups_iterative_total", "Lookups answered by the iterative fallback.",
+                 st.lookups_iterative);
+    prom_hist(b, "coopfs_lookup_hops", "Overlay hops of lookups asked through the control socket.",
+              &v->metrics->lookup_hops);
+    prom_hist(b, "coopfs_lookup_duration_seconds",
+              "Time of lookups asked through the control socket.", &v->metrics->lookup_seconds);
+    prom_hist(b, "coopfs_rpc_duration_seconds",
+              "Round-trip time of overlay requests answered on their first try.",
+              &v->metrics->rpc_seconds);
+    prom_counter(b, "coopfs_rpc_timeouts_total", "Overlay requests that got no answer.",
+                 st.rpc_timeouts);
+    prom_counter(b, "coopfs_messages_in_total", "Overlay messages received.", st.msgs_in);
+    prom_counter(b, "coopfs_messages_out_total", "Overlay messages sent.", st.msgs_out);
+    prom_counter(b, "coopfs_bad_frames_total", "Frames that did not decode.", st.bad_frames);
+    prom_counter(b, "coopfs_bytes_in_total", "Bytes received over TCP.", ps.bytes_in);
+    prom_counter(b, "coopfs_bytes_out_total", "Bytes queued to TCP.", ps.bytes_out);
+    prom_gauge(b, "coopfs_connections", "TCP connections to other nodes open now.",
+               (double)ps.connections);
+    prom_counter(b, "coopfs_connections_accepted_total", "TCP connections accepted.", ps.accepted);
+    prom_counter(b, "coopfs_connections_dialled_total", "TCP connections dialled.", ps.dialled);
+    prom_counter(b, "coopfs_connections_refused_total", "Dials refused (no node there).",
+                 ps.refused);
+    prom_counter(b, "coopfs_connections_failed_total", "Dials that failed or timed out.",
+                 ps.dial_failed);
+    prom_counter(b, "coopfs_connections_closed_bad_total",
+                 "Connections closed for a bad or malformed frame.", ps.closed_bad);
+    prom_counter(b, "coopfs_connections_closed_slow_total",
+                 "Connections closed because a frame took too long.", ps.closed_slow);
+    prom_counter(b, "coopfs_frames_dropped_total",
+                 "Frames dropped because a peer's queue was full.", ps.dropped);
+    prom_gauge(b, "coopfs_chord_memory_bytes", "Bytes held by the overlay's tables.",
+               (double)chord_memory_bytes(v->chord));
+}
+
+/* --- the ring picture -------------------------------------------------- */
+
+#define SVG_SIZE   800
+#define SVG_R      300.0
+#define SVG_MAXPTS 512
+
+struct pt {
+    struct chord_peer p;
+    unsigned kind; /* bit 0 self, bit 1 successor, bit 2 predecessor, bit 3 finger */
+};
+
+static double id_angle(const struct id *id)
+{
+    /* Clockwise from the top, 0 at 12 o'clock. */
+    return (double)id_top64(id) / 18446744073709551616.0 * 2.0 * M_PI;
+}
+
+static void pos(const struct id *id, double r, double *x, double *y)
+{
+    double a = id_angle(id);
+    *x = SVG_SIZE / 2.0 + r * sin(a);
+    *y = SVG_SIZE / 2.0 - r * cos(a);
+}
+
+static unsigned pt_add(struct pt *pts, unsigned n, const struct chord_peer *p, unsigned kind)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (id_eq(&pts[i].p.id, &p->id)) {
+            pts[i].kind |= kind;
+            return n;
+        }
+    }
+    if (n == SVG_MAXPTS)
+        return n;
+    pts[n].p = *p;
+    pts[n].kind = kind;
+    return n + 1;
+}
+
+void report_ring_svg(const struct node_view *v, struct buf *b)
+{
+    static struct pt pts[SVG_MAXPTS]; /* the loop thread is the only caller */
+    const struct chord *c = v->chord;
+    unsigned n = 0;
+    char a[ADDR_STR_MAX];
+
+    for (unsigned i = 0; i < chord_vnode_count(c); i++) {
+        const struct chord_peer *succ;
+        struct chord_peer p;
+        size_t ns = chord_vnode_successors(c, i, &succ);
+        n = pt_add(pts, n, chord_vnode_self(c, i), 1);
+        for (size_t k = 0; k < ns; k++)
+            n = pt_add(pts, n, &succ[k], 2);
+        if (chord_vnode_predecessor(c, i, &p))
+            n = pt_add(pts, n, &p, 4);
+        for (unsigned k = 0; k < CHORD_FINGERS; k++)
+            if (chord_vnode_finger(c, i, k, &p))
+                n = pt_add(pts, n, &p, 8);
+    }
+    addr_format(v->self, a, sizeof(a));
+    buf_printf(b,
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+               "<text x=\"20\" y=\"30\" font-size=\"18\">The ring as ",
+               SVG_SIZE, SVG_SIZE, SVG_SIZE, SVG_SIZE);
+    buf_xml_str(b, a);
+    buf_printf(b,
+               " knows it: %u nodes</text>\n"
+               "<circle cx=\"%d\" cy=\"%d\" r=\"%g\" fill=\"none\" stroke=\"#bbb\" "
+               "stroke-width=\"2\"/>\n",
+               n, SVG_SIZE / 2, SVG_SIZE / 2, SVG_R);
+    /* Fingers as chords from each local vnode, successor pointers as arcs
+     * drawn in a second colour. */
+    for (unsigned i = 0; i < chord_vnode_count(c); i++) {
+        double x0, y0, x1, y1;
+        struct chord_peer f, last;
+        bool have_last = false;
+        const struct chord_peer *succ;
+        size_t ns = chord_vnode_successors(c, i, &succ);
+
+        pos(&chord_vnode_self(c, i)->id, SVG_R, &x0, &y0);
+        for (int k = CHORD_FINGERS - 1; k >= 0; k--) {
+            if (!chord_vnode_finger(c, i, (unsigned)k, &f))
+                continue;
+            if (have_last && id_eq(&f.id, &last.id))
+                continue;
+            last = f;
+            have_last = true;
+            pos(&f.id, SVG_R, &x1, &y1);
+            buf_printf(b,
+                       "<path d=\"M %.1f %.1f Q %d %d %.1f %.1f\" fill=\"none\" "
+                       "stroke=\"#2a7ab0\" stroke-width=\"1.5\" opacity=\"0.8\"/>\n",
+                       x0, y0, SVG_SIZE / 2, SVG_SIZE / 2, x1, y1);
+        }
+        if (ns) {
+            pos(&succ[0].id, SVG_R, &x1, &y1);
+            buf_printf(b,
+                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e07b00\" "
+                       "stroke-width=\"3\"/>\n",
+                       x0, y0, x1, y1);
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        double x, y, tx, ty;
+        const char *fill = pts[i].kind & 1   ? "#d62728"
+                           : pts[i].kind & 2 ? "#e07b00"
+                           : pts[i].kind & 4 ? "#9467bd"
+                                             : "#2a7ab0";
+        char hex[ID_HEX_LEN + 1];
+        pos(&pts[i].p.id, SVG_R, &x, &y);
+        id_to_hex(&pts[i].p.id, hex);
+        addr_format(&pts[i].p.addr, a, sizeof(a));
+        buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\"><title>%.16s… ", x, y,
+                   pts[i].kind & 1 ? 8 : 5, fill, hex);
+        buf_xml_str(b, a);
+        buf_puts(b, "</title></circle>\n");
+        if (n <= 48 || (pts[i].kind & 1)) {
+            pos(&pts[i].p.id, SVG_R + 28, &tx, &ty);
+            buf_printf(b,
+                       "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%d\" text-anchor=\"middle\" "
+                       "dominant-baseline=\"middle\">",
+                       tx, ty, pts[i].kind & 1 ? 12 : 9);
+            buf_xml_str(b, a);
+            buf_puts(b, "</text>\n");
+        }
+    }
+    buf_printf(b,
+               "<g font-size=\"13\" transform=\"translate(20,%d)\">"
+               "<circle cx=\"6\" cy=\"0\" r=\"6\" fill=\"#d62728\"/><text x=\"18\" y=\"4\">this "
+               "node's vnodes</text>"
+               "<circle cx=\"156\" cy=\"0\" r=\"5\" fill=\"#e07b00\"/><text x=\"166\" y=\"4\">"
+               "successors</text>"
+               "<circle cx=\"266\" cy=\"0\" r=\"5\" fill=\"#9467bd\"/><text x=\"276\" y=\"4\">"
+               "predecessor</text>"
+               "<circle cx=\"386\" cy=\"0\" r=\"5\" fill=\"#2a7ab0\"/><text x=\"396\" y=\"4\">"
+               "fingers (drawn as chords)</text></g>\n</svg>\n",
+               SVG_SIZE - 24);
+}

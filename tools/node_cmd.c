@@ -1,0 +1,436 @@
+/* node_cmd.c — coopfs node, status and lookup-key: argument parsing only;
+ * net/ does the work. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/id.h"
+#include "net/control.h"
+#include "net/node.h"
+#include "tools/cmd.h"
+
+/* The default data directory: $XDG_DATA_HOME/coopfs or
+ * ~/.local/share/coopfs. Returns a static buffer or NULL. */
+const char *tools_default_datadir(void)
+{
+    static char path[4096];
+    const char *x = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    int n;
+
+    if (x && *x)
+        n = snprintf(path, sizeof(path), "%s/coopfs", x);
+    else if (home && *home)
+        n = snprintf(path, sizeof(path), "%s/.local/share/coopfs", home);
+    else
+        return NULL;
+    return n > 0 && (size_t)n < sizeof(path) ? path : NULL;
+}
+
+static const char node_usage[] =
+    "usage: coopfs node [--data DIR] [--listen HOST:PORT] [--join HOST:PORT]...\n"
+    "                   [--vnodes N] [--http HOST:PORT] [--log-level LEVEL]\n"
+    "\n"
+    "Runs a node in the foreground until SIGTERM or SIGINT, which make it\n"
+    "leave the ring. See docs/operations.md.\n"
+    "\n"
+    "  --data DIR         state directory (default $XDG_DATA_HOME/coopfs or\n"
+    "                     ~/.local/share/coopfs)\n"
+    "  --listen HOST:PORT where other nodes reach this one (default 127.0.0.1:4000;\n"
+    "                     port 0: the kernel picks, see DIR/node.json)\n"
+    "  --join HOST:PORT   a member of the ring to join (repeatable); without it\n"
+    "                     the node starts a new ring\n"
+    "  --vnodes N         virtual nodes, 1..64 (default 1)\n"
+    "  --http HOST:PORT   serve /status, /metrics and /ring.svg\n"
+    "  --log-level LEVEL  debug, info, warn or error (default info)\n";
+
+int cmd_node(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
+        {"join", required_argument, NULL, 'j'}, {"vnodes", required_argument, NULL, 'v'},
+        {"http", required_argument, NULL, 'H'}, {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+    };
+    struct net_node_config cfg;
+    int opt;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.vnodes = 1;
+    cfg.log_level = LOG_INFO;
+    addr_parse("127.0.0.1:4000", &cfg.listen);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': cfg.datadir = optarg; break;
+        case 'l':
+            if (addr_parse_listen(optarg, &cfg.listen) < 0) {
+                fprintf(stderr,
+                        "coopfs node: --listen wants HOST:PORT with a numeric host, "
+                        "not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            if (addr_is_unspecified(&cfg.listen)) {
+                fprintf(stderr,
+                        "coopfs node: --listen needs a concrete address: '%s' cannot "
+                        "name this node on the ring\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'j':
+            if (cfg.njoin == NET_NODE_MAX_JOIN) {
+                fprintf(stderr, "coopfs node: at most %d --join addresses\n", NET_NODE_MAX_JOIN);
+                return 2;
+            }
+            if (addr_parse(optarg, &cfg.join[cfg.njoin]) < 0) {
+                fprintf(stderr, "coopfs node: --join wants HOST:PORT, not '%s'\n", optarg);
+                return 2;
+            }
+            cfg.njoin++;
+            break;
+        case 'v': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "coopfs node: --vnodes wants 1..64, not '%s'\n", optarg);
+                return 2;
+            }
+            cfg.vnodes = (unsigned)v;
+            break;
+        }
+        case 'H':
+            if (addr_parse_listen(optarg, &cfg.http) < 0) {
+                fprintf(stderr, "coopfs node: --http wants HOST:PORT, not '%s'\n", optarg);
+                return 2;
+            }
+            cfg.http_on = true;
+            break;
+        case 'L':
+            if (log_level_parse(optarg, &cfg.log_level) < 0) {
+                fprintf(stderr, "coopfs node: --log-level wants debug, info, warn or error\n");
+                return 2;
+            }
+            break;
+        case 'h': fputs(node_usage, stdout); return 0;
+        default: fputs(node_usage, stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "coopfs node: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!cfg.datadir)
+        cfg.datadir = tools_default_datadir();
+    if (!cfg.datadir) {
+        fprintf(stderr, "coopfs node: no --data and neither XDG_DATA_HOME nor HOME is set\n");
+        return 2;
+    }
+    return net_node_run(&cfg);
+}
+
+/* Opens the control connection of the node of datadir, or explains. */
+static struct ctl_client *open_node(const char *prog, const char *datadir)
+{
+    struct ctl_client *c;
+    int rc;
+
+    if (!datadir)
+        datadir = tools_default_datadir();
+    if (!datadir) {
+        fprintf(stderr, "%s: no --data and neither XDG_DATA_HOME nor HOME is set\n", prog);
+        return NULL;
+    }
+    rc = ctl_client_open(datadir, &c);
+    if (rc == -ENOENT || rc == -ECONNREFUSED) {
+        fprintf(stderr,
+                "%s: no node is running with data directory %s (start one with "
+                "'coopfs node --data %s')\n",
+                prog, datadir, datadir);
+        return NULL;
+    }
+    if (rc) {
+        fprintf(stderr, "%s: cannot reach the node of %s: %s\n", prog, datadir, strerror(-rc));
+        return NULL;
+    }
+    return c;
+}
+
+static const char status_usage[] = "usage: coopfs status [--data DIR] [--json]\n";
+
+/* A minimal reader of the status JSON for the human summary: finds
+ * "key": and returns a pointer just after it, or NULL. */
+static const char *json_after(const char *s, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\": ", key);
+    s = strstr(s, pat);
+    return s ? s + strlen(pat) : NULL;
+}
+
+static void print_str_field(const char *s, const char *key, char *out, size_t size)
+{
+    const char *p = json_after(s, key);
+    size_t n = 0;
+    out[0] = '\0';
+    if (!p)
+        return;
+    if (*p != '"') {
+        snprintf(out, size, "%.*s", (int)strcspn(p, ",}\n"), p);
+        return;
+    }
+    p++;
+    while (p[n] && p[n] != '"' && n + 1 < size)
+        n++;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* Prints the human form of the status JSON, vnode by vnode. */
+static void print_status(const char *js)
+{
+    char v[128], up[64], listen[64], http[64];
+    const char *p;
+
+    print_str_field(js, "version", v, sizeof(v));
+    print_str_field(js, "uptime_s", up, sizeof(up));
+    print_str_field(js, "listen", listen, sizeof(listen));
+    print_str_field(js, "http", http, sizeof(http));
+    printf("coopfs node %s, version %s, up %s s", listen, v, up);
+    if (strcmp(http, "null"))
+        printf(", http://%s/", http);
+    printf("\n");
+    p = js;
+    while ((p = strstr(p, "{\"index\": "))) {
+        char id[80], joined[16], pred[160] = "none", sid[80], saddr[64];
+        const char *succ, *end, *fing;
+        unsigned nsucc = 0, nfing = 0;
+        print_str_field(p, "id", id, sizeof(id));
+        print_str_field(p, "joined", joined, sizeof(joined));
+        const char *pp = json_after(p, "predecessor");
+        if (pp && *pp == '{') {
+            print_str_field(pp, "id", sid, sizeof(sid));
+            print_str_field(pp, "addr", saddr, sizeof(saddr));
+            snprintf(pred, sizeof(pred), "%.16s… at %s", sid, saddr);
+        }
+        printf("\nvnode %.*s  %.16s…  %s\n", (int)strcspn(p + 10, ","), p + 10, id,
+               strcmp(joined, "true") ? "not joined yet" : "joined");
+        printf("  predecessor  %s\n", pred);
+        succ = json_after(p, "successors");
+        fing = json_after(p, "fingers");
+        end = fing ? fing : p + strlen(p);
+        for (const char *q = succ; q && (q = strstr(q, "{\"id\": ")) && q < end; q++) {
+            print_str_field(q, "id", sid, sizeof(sid));
+            print_str_field(q, "addr", saddr, sizeof(saddr));
+            printf("  %-12s %.16s… at %s\n", nsucc ? "" : "successors", sid, saddr);
+            nsucc++;
+        }
+        const char *vend = strstr(fing ? fing : p, "]}");
+        for (const char *q = fing; q && (q = strstr(q, "{\"i\": ")) && (!vend || q < vend); q++)
+            nfing++;
+        printf("  fingers      %u distinct\n", nfing);
+        p = vend ? vend : p + 1;
+    }
+    const char *peers = json_after(js, "connections");
+    const char *st = json_after(js, "stats");
+    if (peers)
+        printf("\nconnections  %.*s\n", (int)strcspn(peers, ","), peers);
+    if (st) {
+        char in[32], out[32], to[32], ls[32], lok[32];
+        print_str_field(st, "msgs_in", in, sizeof(in));
+        print_str_field(st, "msgs_out", out, sizeof(out));
+        print_str_field(st, "rpc_timeouts", to, sizeof(to));
+        print_str_field(st, "lookups_started", ls, sizeof(ls));
+        print_str_field(st, "lookups_ok", lok, sizeof(lok));
+        printf("messages     %s in, %s out; %s requests timed out\n", in, out, to);
+        printf("lookups      %s started, %s answered\n", ls, lok);
+    }
+    const char *r = json_after(js, "rates");
+    if (r) {
+        char mi[32], mo[32], bi[32], bo[32];
+        print_str_field(r, "msgs_in_per_s", mi, sizeof(mi));
+        print_str_field(r, "msgs_out_per_s", mo, sizeof(mo));
+        print_str_field(r, "bytes_in_per_s", bi, sizeof(bi));
+        print_str_field(r, "bytes_out_per_s", bo, sizeof(bo));
+        printf("rates        %s msgs/s in, %s out; %s B/s in, %s out (last %d s)\n", mi, mo, bi, bo,
+               NET_NODE_RATE_SECS);
+    }
+}
+
+int cmd_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *datadir = NULL;
+    bool json = false;
+    struct ctl_client *c;
+    char *js = NULL;
+    int opt, rc;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': datadir = optarg; break;
+        case 'J': json = true; break;
+        case 'h': fputs(status_usage, stdout); return 0;
+        default: fputs(status_usage, stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fputs(status_usage, stderr);
+        return 2;
+    }
+    c = open_node("coopfs status", datadir);
+    if (!c)
+        return 1;
+    rc = ctl_client_status(c, &js);
+    if (rc) {
+        fprintf(stderr, "coopfs status: %s%s%s\n", strerror(-rc), *ctl_client_error(c) ? ": " : "",
+                ctl_client_error(c));
+        ctl_client_free(c);
+        return 1;
+    }
+    if (json)
+        fputs(js, stdout);
+    else
+        print_status(js);
+    free(js);
+    ctl_client_free(c);
+    return 0;
+}
+
+static const char lookup_usage[] =
+    "usage: coopfs lookup-key [--data DIR] [--json] KEY... | -\n"
+    "KEY is 64 hex digits; '-' reads keys from standard input, one per line.\n";
+
+struct lookup_out {
+    const struct id *keys;
+    bool json;
+    unsigned failed;
+};
+
+static void print_lookup(void *ctx, size_t i, const struct ctl_lookup_reply *r)
+{
+    struct lookup_out *o = ctx;
+    char key[ID_HEX_LEN + 1], id[ID_HEX_LEN + 1], a[ADDR_STR_MAX];
+
+    id_to_hex(&o->keys[i], key);
+    if (r->status) {
+        o->failed++;
+        if (o->json)
+            printf("{\"key\": \"%s\", \"ok\": false, \"error\": \"%s\"}\n", key,
+                   strerror(-r->status));
+        else
+            printf("%s  lookup failed: %s\n", key, strerror(-r->status));
+        return;
+    }
+    id_to_hex(&r->id, id);
+    addr_format(&r->addr, a, sizeof(a));
+    if (o->json)
+        printf("{\"key\": \"%s\", \"ok\": true, \"id\": \"%s\", \"addr\": \"%s\", \"hops\": %u, "
+               "\"ms\": %.3f, \"iterative\": %s}\n",
+               key, id, a, r->hops, (double)r->elapsed_us / 1000.0,
+               r->iterative ? "true" : "false");
+    else
+        printf("%s\n  -> %s at %s, %u hop%s, %.3f ms%s\n", key, id, a, r->hops,
+               r->hops == 1 ? "" : "s", (double)r->elapsed_us / 1000.0,
+               r->iterative ? " (iterative fallback)" : "");
+}
+
+static int read_key(const char *s, struct id *out)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+        n--;
+    if (n != ID_HEX_LEN)
+        return -EINVAL;
+    char tmp[ID_HEX_LEN + 1];
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    return id_from_hex(tmp, out);
+}
+
+int cmd_lookup_key(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *datadir = NULL;
+    struct lookup_out out = {0};
+    struct id *keys = NULL;
+    size_t n = 0, cap = 0;
+    struct ctl_client *c;
+    int opt, rc;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': datadir = optarg; break;
+        case 'J': out.json = true; break;
+        case 'h': fputs(lookup_usage, stdout); return 0;
+        default: fputs(lookup_usage, stderr); return 2;
+        }
+    }
+    if (optind == argc) {
+        fputs(lookup_usage, stderr);
+        return 2;
+    }
+    for (int i = optind; i < argc; i++) {
+        char line[256];
+        bool from_stdin = strcmp(argv[i], "-") == 0;
+        while (true) {
+            const char *s = argv[i];
+            if (from_stdin) {
+                if (!fgets(line, sizeof(line), stdin))
+                    break;
+                if (line[strspn(line, " \r\n")] == '\0')
+                    continue;
+                s = line;
+            }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                struct id *nk = realloc(keys, cap * sizeof(*nk));
+                if (!nk) {
+                    fprintf(stderr, "coopfs lookup-key: out of memory\n");
+                    free(keys);
+                    return 1;
+                }
+                keys = nk;
+            }
+            if (read_key(s, &keys[n]) < 0) {
+                fprintf(stderr, "coopfs lookup-key: a key is 64 hex digits, not '%.*s'\n",
+                        (int)strcspn(s, "\r\n"), s);
+                free(keys);
+                return 2;
+            }
+            n++;
+            if (!from_stdin)
+                break;
+        }
+    }
+    c = open_node("coopfs lookup-key", datadir);
+    if (!c) {
+        free(keys);
+        return 1;
+    }
+    out.keys = keys;
+    rc = ctl_client_lookup(c, keys, n, 64, print_lookup, &out);
+    if (rc) {
+        fprintf(stderr, "coopfs lookup-key: %s%s%s\n", strerror(-rc),
+                *ctl_client_error(c) ? ": " : "", ctl_client_error(c));
+    }
+    ctl_client_free(c);
+    free(keys);
+    fflush(stdout);
+    return rc || out.failed ? 1 : 0;
+}
