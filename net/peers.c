@@ -99,30 +99,46 @@ static struct conn *conn_add(struct net_peers *p, struct net_stream *s, bool dia
     return c;
 }
 
+size_t net_hello_encode(const struct addr *self, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, buf, cap);
+    wire_put_addr(&w, self);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int net_hello_decode(const uint8_t *p, size_t len, struct addr *out)
+{
+    struct wire_reader r;
+    struct addr a;
+
+    wire_reader_init(&r, p, len);
+    wire_get_addr(&r, &a);
+    if (!wire_reader_done(&r) || a.port == 0 || addr_is_unspecified(&a))
+        return -EBADMSG;
+    *out = a;
+    return 0;
+}
+
 static int hello_frame(const struct addr *self, uint8_t *buf, size_t cap)
 {
     struct frame_header h = {.version = FRAME_VERSION, .type = NET_MSG_HELLO};
-    struct wire_writer w;
+    size_t n = net_hello_encode(self, buf + FRAME_HEADER_SIZE, cap - FRAME_HEADER_SIZE);
 
-    wire_writer_init(&w, buf + FRAME_HEADER_SIZE, cap - FRAME_HEADER_SIZE);
-    wire_put_addr(&w, self);
-    if (!wire_writer_ok(&w))
+    if (!n)
         return -EINVAL;
-    h.length = (uint32_t)w.len;
+    h.length = (uint32_t)n;
     frame_header_encode(&h, buf);
-    return (int)(FRAME_HEADER_SIZE + w.len);
+    return (int)(FRAME_HEADER_SIZE + n);
 }
 
 static void on_hello(struct net_peers *p, struct conn *c, const uint8_t *payload, size_t len)
 {
-    struct wire_reader r;
     struct addr a;
     char name[ADDR_STR_MAX + 8];
 
-    wire_reader_init(&r, payload, len);
-    wire_get_addr(&r, &a);
     conn_name(c, name, sizeof(name));
-    if (!wire_reader_done(&r) || a.port == 0 || addr_is_unspecified(&a)) {
+    if (net_hello_decode(payload, len, &a) < 0) {
         LOG_W(p->lg, MOD, "closing connection %s: malformed HELLO", name);
         goto bad;
     }

@@ -72,6 +72,12 @@ const struct addr *net_peers_self(const struct net_peers *p);
  * -EMFILE if no connection could be made; the frame is dropped then. */
 int net_peers_send(struct net_peers *p, const struct addr *to, const void *frame, size_t len);
 
+/* The HELLO payload: the sender's ring address (wire_put_addr). Encode
+ * returns the length or 0 if it does not fit; decode returns 0 or
+ * -EBADMSG (trailing bytes, port 0 or an unspecified IP included). */
+size_t net_hello_encode(const struct addr *self, uint8_t *buf, size_t cap);
+int net_hello_decode(const uint8_t *p, size_t len, struct addr *out);
+
 void net_peers_get_stats(const struct net_peers *p, struct net_peers_stats *out);
 /* Calls fn for each open connection with its ring address (or socket
  * address), whether we dialled it, and the bytes queued to it. */
