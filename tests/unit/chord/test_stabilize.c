@@ -268,6 +268,33 @@ static void test_silent_successor_passed_over(void **state)
     assert_true(remembered);
 }
 
+/* A refused connection (chord_peer_unreachable) is proof that A is gone:
+ * the request ends at once, without retries or suspicion rounds, and the
+ * next successor is asked right away and replaces A by answering. */
+static void test_refused_successor_passed_over_at_once(void **state)
+{
+    struct sfix *f = *state;
+    struct chord_msg get, getb;
+    struct chord_peer lb[2] = {f->c, f->d}, exp[3] = {f->b, f->c, f->d};
+    struct chord_peer still[3] = {f->a, f->b, f->c};
+
+    assert_true(h_await(&f->h, CHORD_MSG_PREDECESSOR_GET, &f->a.addr, period_max(&f->h), &get) >=
+                0);
+    /* A report about another address changes nothing. */
+    chord_peer_unreachable(f->h.c, &f->d.addr);
+    h_assert_succ(&f->h, still, 3);
+    assert_int_equal(h_count(&f->h, CHORD_MSG_PREDECESSOR_GET, &f->b.addr), 0);
+
+    chord_peer_unreachable(f->h.c, &f->a.addr);
+    assert_true(h_find(&f->h, CHORD_MSG_PREDECESSOR_GET, &f->b.addr, &getb) >= 0);
+    assert_int_equal(h_count(&f->h, CHORD_MSG_PREDECESSOR_GET, &f->a.addr), 1);
+    reply_state(f, &getb, &f->b, h_self(&f->h), lb, 2);
+    h_assert_succ(&f->h, exp, 3);
+    /* No retry of the ended request follows. */
+    h_run(&f->h, CHORD_RPC_TIMEOUT_MS * 2);
+    assert_int_equal(h_count(&f->h, CHORD_MSG_PREDECESSOR_GET, &f->a.addr), 1);
+}
+
 /* A first successor that misses a round and then answers keeps its place,
  * and the missed round is forgotten. */
 static void test_one_missed_round_forgiven(void **state)
@@ -445,6 +472,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_last_successor_dropped_after_grace, setup_alone_succ,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stale_answer_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_successor_passed_over_at_once, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_probe_merges, setup_probes, teardown),
         cmocka_unit_test_setup_teardown(test_probe_agreeing_forgotten, setup_probes, teardown),
     };
