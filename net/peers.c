@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/wire.h"
 #include "net/listener.h"
 #include "net/stream.h"
 #include "net/timer.h"
@@ -97,27 +96,6 @@ static struct conn *conn_add(struct net_peers *p, struct net_stream *s, bool dia
     c->opened_ms = c->used_ms = net_now_ms();
     p->conns[p->nconns++] = c;
     return c;
-}
-
-size_t net_hello_encode(const struct addr *self, uint8_t *buf, size_t cap)
-{
-    struct wire_writer w;
-    wire_writer_init(&w, buf, cap);
-    wire_put_addr(&w, self);
-    return wire_writer_ok(&w) ? w.len : 0;
-}
-
-int net_hello_decode(const uint8_t *p, size_t len, struct addr *out)
-{
-    struct wire_reader r;
-    struct addr a;
-
-    wire_reader_init(&r, p, len);
-    wire_get_addr(&r, &a);
-    if (!wire_reader_done(&r) || a.port == 0 || addr_is_unspecified(&a))
-        return -EBADMSG;
-    *out = a;
-    return 0;
 }
 
 static int hello_frame(const struct addr *self, uint8_t *buf, size_t cap)

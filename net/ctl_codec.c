@@ -1,0 +1,103 @@
+/* ctl_codec.c — the control protocol's message codecs (control.h), apart
+ * from the client so that they build without libevent (tests/fuzz). */
+#include "net/control.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/wire.h"
+
+size_t ctl_lookup_req_encode(const struct id *key, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, buf, cap);
+    wire_put_id(&w, key);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_lookup_req_decode(const uint8_t *p, size_t len, struct id *key)
+{
+    struct wire_reader r;
+    struct id k;
+    wire_reader_init(&r, p, len);
+    wire_get_id(&r, &k);
+    if (!wire_reader_done(&r))
+        return -EBADMSG;
+    *key = k;
+    return 0;
+}
+
+size_t ctl_lookup_reply_encode(const struct ctl_lookup_reply *r, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, buf, cap);
+    wire_put_u32(&w, (uint32_t)r->status);
+    wire_put_u16(&w, r->hops);
+    wire_put_u8(&w, r->iterative);
+    wire_put_u64(&w, r->elapsed_us);
+    wire_put_id(&w, &r->id);
+    if (r->addr.family == ADDR_NONE) {
+        /* A failed lookup names nobody: 0.0.0.0 port 0. */
+        struct addr none = {.family = ADDR_V4};
+        wire_put_addr(&w, &none);
+    } else {
+        wire_put_addr(&w, &r->addr);
+    }
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_lookup_reply_decode(const uint8_t *p, size_t len, struct ctl_lookup_reply *out)
+{
+    struct wire_reader r;
+    struct ctl_lookup_reply v;
+
+    memset(&v, 0, sizeof(v));
+    wire_reader_init(&r, p, len);
+    v.status = (int32_t)wire_get_u32(&r);
+    v.hops = wire_get_u16(&r);
+    v.iterative = wire_get_u8(&r);
+    v.elapsed_us = wire_get_u64(&r);
+    wire_get_id(&r, &v.id);
+    wire_get_addr(&r, &v.addr);
+    if (!wire_reader_done(&r) || v.iterative > 1 || v.status > 0 || v.status < -4095)
+        return -EBADMSG;
+    *out = v;
+    return 0;
+}
+
+size_t ctl_error_encode(int32_t err, const char *msg, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    size_t n = strlen(msg);
+    if (n > CTL_ERROR_MAX)
+        n = CTL_ERROR_MAX;
+    wire_writer_init(&w, buf, cap);
+    wire_put_u32(&w, (uint32_t)err);
+    wire_put_bytes(&w, msg, n);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_error_decode(const uint8_t *p, size_t len, int32_t *err, char *msg, size_t msg_size)
+{
+    struct wire_reader r;
+    int32_t e;
+    size_t n;
+
+    wire_reader_init(&r, p, len);
+    e = (int32_t)wire_get_u32(&r);
+    if (!wire_reader_ok(&r) || len - 4 > CTL_ERROR_MAX || e > 0 || e < -4095)
+        return -EBADMSG;
+    n = len - 4;
+    if (msg_size) {
+        if (n >= msg_size)
+            n = msg_size - 1;
+        memcpy(msg, p + 4, n);
+        msg[n] = '\0';
+        /* Control characters would garble a terminal. */
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)msg[i] < 0x20)
+                msg[i] = '?';
+    }
+    *err = e;
+    return 0;
+}
