@@ -73,7 +73,10 @@ struct net_node {
     int lock_fd;
     char *json_path, *sock_path, *lock_path;
     bool leaving, exiting;
-    int exit_code;
+    bool joined_logged;
+    uint64_t join_warned_ms;
+    struct addr refused_logged; /* last refusal logged, and when */
+    uint64_t refused_logged_ms;
 };
 
 void hist_observe(struct hist *h, double v)
@@ -181,6 +184,16 @@ static int on_peer_frame(void *ctx, const struct addr *from, const struct frame_
 static void on_peer_unreachable(void *ctx, const struct addr *to)
 {
     struct net_node *n = ctx;
+    uint64_t now = net_now_ms();
+
+    /* Once per address and 10 s: a dead peer is dialled by every vnode. */
+    if (!addr_eq(&n->refused_logged, to) || now - n->refused_logged_ms > 10000) {
+        char a[ADDR_STR_MAX];
+        addr_format(to, a, sizeof(a));
+        LOG_I(&n->lg, MOD, "no node listens at %s (connection refused)", a);
+        n->refused_logged = *to;
+        n->refused_logged_ms = now;
+    }
     chord_peer_unreachable(n->chord, to);
     node_kick(n);
 }
@@ -429,6 +442,24 @@ static void on_rate_timer(void *ctx)
                                                   .bytes_out = st.bytes_out};
     if (m->nrates < NET_NODE_RATE_SECS + 1)
         m->nrates++;
+    /* Tell the operator how the join goes. */
+    unsigned joined = 0, nv = chord_vnode_count(n->chord);
+    for (unsigned i = 0; i < nv; i++)
+        joined += chord_vnode_joined(n->chord, i);
+    uint64_t now = net_now_ms();
+    if (joined == nv && !n->joined_logged) {
+        n->joined_logged = true;
+        LOG_I(&n->lg, MOD, "all %u vnodes are members of the ring (%.1f s after start)", nv,
+              (double)(now - n->started_ms) / 1000.0);
+    } else if (joined < nv && !n->leaving && now - n->started_ms >= 5000 &&
+               now - n->join_warned_ms >= 10000) {
+        char a[ADDR_STR_MAX];
+        n->join_warned_ms = now;
+        addr_format(&n->cfg->join[0], a, sizeof(a));
+        LOG_W(&n->lg, MOD, "%u of %u vnodes joined after %.0f s; still trying %s%s", joined, nv,
+              (double)(now - n->started_ms) / 1000.0, a,
+              n->cfg->njoin > 1 ? " and the other --join addresses" : "");
+    }
     net_timer_arm(n->rate_timer, 1000);
 }
 
