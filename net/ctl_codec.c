@@ -93,10 +93,19 @@ int ctl_error_decode(const uint8_t *p, size_t len, int32_t *err, char *msg, size
             n = msg_size - 1;
         memcpy(msg, p + 4, n);
         msg[n] = '\0';
-        /* Control characters would garble a terminal. */
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned char)msg[i] < 0x20)
+        /* Control characters would garble a terminal; each byte of one
+         * becomes '?'. They are C0, DEL, and C1 (U+0080..U+009F, spelt
+         * C2 80..C2 9F in UTF-8; U+009B is CSI, like ESC [). */
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)msg[i];
+            if (c < 0x20 || c == 0x7f) {
                 msg[i] = '?';
+            } else if (c == 0xc2 && i + 1 < n && (unsigned char)msg[i + 1] >= 0x80 &&
+                       (unsigned char)msg[i + 1] <= 0x9f) {
+                msg[i] = '?';
+                msg[++i] = '?';
+            }
+        }
     }
     *err = e;
     return 0;
