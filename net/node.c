@@ -309,6 +309,8 @@ static void on_lookup_done(void *ctx, uint64_t handle, const struct chord_lookup
     }
 }
 
+static void ctl_forget(struct net_node *n, struct ctl_conn *cc);
+
 static void ctl_frame(void *ctx, struct net_stream *s, const struct frame_header *h,
                       const uint8_t *frame, size_t len)
 {
@@ -322,6 +324,7 @@ static void ctl_frame(void *ctx, struct net_stream *s, const struct frame_header
     if (h->flags & FRAME_F_REPLY) {
         LOG_W(&n->lg, MOD, "control: closing a connection that sent a reply frame");
         net_stream_close(cc->s);
+        ctl_forget(n, cc);
         return;
     }
     switch (h->type) {

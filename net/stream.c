@@ -111,7 +111,8 @@ static void on_read(struct bufferevent *bev, void *arg)
     bool delivered = false;
 
     s->in_cb = true;
-    while (!s->dead) {
+    /* After close_after_flush the owner wants no more frames. */
+    while (!s->dead && !s->flush_close) {
         size_t have = evbuffer_get_length(in);
         struct frame_header h;
         uint8_t hdr[FRAME_HEADER_SIZE];
@@ -147,6 +148,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         stream_destroy(s);
         return;
     }
+    if (s->flush_close)
+        return; /* the flush deadline stays */
     /* A new frame's clock starts when its first byte is here: rearm after
      * each complete frame, keep the old deadline while one is partial. */
     if (evbuffer_get_length(in) == 0)

@@ -1,4 +1,5 @@
 /* coopfs.c — the coopfs command: dispatches to a subcommand. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* A node or a reader that goes away mid-write is an error to report,
+     * not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;
