@@ -225,7 +225,7 @@ void report_metrics(const struct node_view *v, struct buf *b)
 /* --- the ring picture -------------------------------------------------- */
 
 #define SVG_SIZE   800
-#define SVG_R      300.0
+#define SVG_R      270.0
 #define SVG_MAXPTS 512
 
 struct pt {
@@ -326,8 +326,24 @@ void report_ring_svg(const struct node_view *v, struct buf *b)
                        x0, y0, x1, y1);
         }
     }
-    for (unsigned i = 0; i < n; i++) {
-        double x, y, tx, ty;
+    /* Labels go round the circle in id order; one that would sit on the
+     * previous label is left out (the dot keeps its tooltip). The local
+     * vnodes are always labelled. */
+    static unsigned order[SVG_MAXPTS];
+    for (unsigned i = 0; i < n; i++)
+        order[i] = i;
+    for (unsigned i = 1; i < n; i++) {
+        unsigned k = order[i], j = i;
+        while (j > 0 && id_cmp(&pts[order[j - 1]].p.id, &pts[k].p.id) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = k;
+    }
+    double last_label = -1.0;
+    for (unsigned oi = 0; oi < n; oi++) {
+        unsigned i = order[oi];
+        double x, y, tx, ty, ang = id_angle(&pts[i].p.id);
         const char *fill = pts[i].kind & 1   ? "#d62728"
                            : pts[i].kind & 2 ? "#e07b00"
                            : pts[i].kind & 4 ? "#9467bd"
@@ -340,12 +356,20 @@ void report_ring_svg(const struct node_view *v, struct buf *b)
                    pts[i].kind & 1 ? 8 : 5, fill, hex);
         buf_xml_str(b, a);
         buf_puts(b, "</title></circle>\n");
-        if (n <= 48 || (pts[i].kind & 1)) {
-            pos(&pts[i].p.id, SVG_R + 28, &tx, &ty);
+        /* Labels point outwards along the radius, so neighbours need only
+         * a font's height of arc between them; on the left half they are
+         * turned round to stay readable. */
+        if ((pts[i].kind & 1) || last_label < 0 || ang - last_label > 11.0 / SVG_R) {
+            double deg = ang * 180.0 / M_PI;
+            bool left = deg > 180.0;
+            last_label = ang;
+            pos(&pts[i].p.id, SVG_R + 12, &tx, &ty);
             buf_printf(b,
-                       "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%d\" text-anchor=\"middle\" "
-                       "dominant-baseline=\"middle\">",
-                       tx, ty, pts[i].kind & 1 ? 12 : 9);
+                       "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%d\" text-anchor=\"%s\" "
+                       "dominant-baseline=\"middle\" transform=\"rotate(%.1f %.1f %.1f)\"%s>",
+                       tx, ty, pts[i].kind & 1 ? 11 : 9, left ? "end" : "start",
+                       left ? deg - 270.0 : deg - 90.0, tx, ty,
+                       pts[i].kind & 1 ? " font-weight=\"bold\"" : "");
             buf_xml_str(b, a);
             buf_puts(b, "</text>\n");
         }
