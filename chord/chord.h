@@ -196,7 +196,8 @@ int chord_input(struct chord *c, const struct addr *from, const void *frame, siz
  * refused). That is proof, not suspicion, that none of a's vnodes exists:
  * every request pending to a ends at once as if each had answered
  * NO_SUCH_VNODE, so a dead successor is replaced without waiting for
- * timeouts. A mere timeout or a cut link must not be reported this way. */
+ * timeouts, and every finger at a is forgotten. A mere timeout or a cut
+ * link must not be reported this way. */
 void chord_peer_unreachable(struct chord *c, const struct addr *a);
 /* Runs every timer that is due at env->now_ms. */
 void chord_tick(struct chord *c);

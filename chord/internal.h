@@ -56,6 +56,9 @@ enum pending_kind {
     P_ITER,      /* NEXT_HOP of an iterative lookup */
 };
 
+#define CHORD_REFUSED_MAX    16
+#define CHORD_REFUSED_TTL_MS 15000u /* about as long as a successor list takes to forget a node */
+
 struct pending {
     uint64_t reqid;
     uint64_t deadline;
@@ -111,6 +114,15 @@ struct chord {
 
     struct chord_stats stats;
     char name[ADDR_STR_MAX];
+    /* Addresses the transport found with nobody listening
+     * (chord_peer_unreachable), and until when: routing steps around
+     * them while successor lists still name them. A frame from one
+     * clears it. */
+    struct {
+        struct addr addr;
+        uint64_t until;
+    } refused[CHORD_REFUSED_MAX];
+    unsigned nrefused;
 };
 
 /* node.c */
@@ -141,8 +153,12 @@ void table_finger_set(struct vnode *v, unsigned i, const struct chord_peer *p);
 void table_forget_finger(struct vnode *v, const struct id *id);
 void table_memory_add(struct chord *c, struct vnode *v, const struct chord_peer *p);
 void table_memory_remove(struct vnode *v, const struct id *id);
-/* The known peer closest before key, or NULL when none lies in (self, key). */
-const struct chord_peer *table_closest_preceding(const struct vnode *v, const struct id *key);
+/* The known peer closest before key, or NULL when none lies in (self, key);
+ * peers at refused addresses are passed over. */
+const struct chord_peer *table_closest_preceding(const struct chord *c, const struct vnode *v,
+                                                 const struct id *key);
+/* Is a listed as refusing connections (see struct chord.refused)? */
+bool chord_addr_refused(const struct chord *c, const struct addr *a);
 /* Up to max peers lying in (self, key), closest to key first. */
 size_t table_closest_list(const struct vnode *v, const struct id *key, const struct id *skip,
                           size_t nskip, struct chord_peer *out, size_t max);

@@ -109,7 +109,7 @@ struct lookup *lookup_start(struct chord *c, struct vnode *v, const struct id *k
         lookup_answer(c, l, &v->succ[0], 0, false);
         return l;
     }
-    const struct chord_peer *next = table_closest_preceding(v, key);
+    const struct chord_peer *next = table_closest_preceding(c, v, key);
     if (!next)
         next = &v->succ[0];
     l->deadline = now + c->cfg.lookup_recursive_ms;
@@ -142,7 +142,7 @@ void lookup_on_find(struct chord *c, struct vnode *v, const struct chord_msg *m)
         LOG_W(c->lg, MOD, "%s: dropped a PEER_FIND after %u hops", c->name, m->hops);
         return;
     }
-    const struct chord_peer *next = table_closest_preceding(v, &m->key);
+    const struct chord_peer *next = table_closest_preceding(c, v, &m->key);
     if (!next)
         next = &v->succ[0];
     out = *m;
@@ -329,7 +329,7 @@ void lookup_on_route(struct chord *c, struct vnode *v, const struct chord_msg *m
     if (id_in_oc(&m->key, &v->self.id, &v->succ[0].id))
         next = &v->succ[0];
     else
-        next = table_closest_preceding(v, &m->key);
+        next = table_closest_preceding(c, v, &m->key);
     if (!next)
         next = &v->succ[0];
     if (m->hops >= CHORD_MAX_HOPS) {

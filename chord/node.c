@@ -311,6 +311,25 @@ static void pending_finish(struct chord *c, struct pending *p, const struct chor
     }
 }
 
+bool chord_addr_refused(const struct chord *c, const struct addr *a)
+{
+    for (unsigned i = 0; i < c->nrefused; i++)
+        if (addr_eq(&c->refused[i].addr, a))
+            return c->refused[i].until > chord_now(c);
+    return false;
+}
+
+/* A frame from a refused address: it is back (restarted). */
+static void refused_clear(struct chord *c, const struct addr *a)
+{
+    for (unsigned i = 0; i < c->nrefused; i++) {
+        if (addr_eq(&c->refused[i].addr, a)) {
+            c->refused[i] = c->refused[--c->nrefused];
+            return;
+        }
+    }
+}
+
 /* Runs the update upcall for every vnode whose neighbours changed. */
 static void flush_updates(struct chord *c)
 {
@@ -368,6 +387,8 @@ int chord_input(struct chord *c, const struct addr *from, const void *frame, siz
     }
     c->stats.msgs_in++;
     c->stats.bytes_in += len;
+    if (c->nrefused)
+        refused_clear(c, &m->src.addr);
     if (!c->started || chord_has_left(c))
         goto out;
 
@@ -407,6 +428,31 @@ void chord_peer_unreachable(struct chord *c, const struct addr *a)
 
     if (!c->started)
         return;
+    /* Remember the refusal for routing (oldest entry replaced). */
+    unsigned slot = c->nrefused;
+    for (unsigned i = 0; i < c->nrefused; i++)
+        if (addr_eq(&c->refused[i].addr, a))
+            slot = i;
+    if (slot == CHORD_REFUSED_MAX) {
+        slot = 0;
+        for (unsigned i = 1; i < c->nrefused; i++)
+            if (c->refused[i].until < c->refused[slot].until)
+                slot = i;
+    } else if (slot == c->nrefused) {
+        c->nrefused++;
+    }
+    c->refused[slot].addr = *a;
+    c->refused[slot].until = chord_now(c) + CHORD_REFUSED_TTL_MS;
+    /* Fingers are hints: drop every one at a, so lookups stop being
+     * forwarded into a node that is gone (each such forward is lost and
+     * costs its origin the recursive timeout). The successor list and
+     * predecessor change only through the request outcomes below. */
+    for (unsigned i = 0; i < c->nvnodes; i++) {
+        struct vnode *v = &c->vn[i];
+        for (unsigned k = 0; k < CHORD_FINGERS; k++)
+            if ((v->finger_valid >> k & 1) && addr_eq(&v->finger[k].addr, a))
+                v->finger_valid &= ~(1ull << k);
+    }
     /* Finishing one request may send or end others: rescan until none is
      * left for a. */
     while (again) {

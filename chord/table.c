@@ -132,21 +132,24 @@ void table_memory_remove(struct vnode *v, const struct id *id)
     }
 }
 
-const struct chord_peer *table_closest_preceding(const struct vnode *v, const struct id *key)
+const struct chord_peer *table_closest_preceding(const struct chord *c, const struct vnode *v,
+                                                 const struct id *key)
 {
     const struct chord_peer *best = NULL;
 
     /* Fingers grow in distance from self with their index, so the highest
      * one inside (self, key) is the best finger. */
     for (int i = CHORD_FINGERS - 1; i >= 0; i--) {
-        if ((v->finger_valid >> i & 1) && id_in_oo(&v->finger[i].id, &v->self.id, key)) {
+        if ((v->finger_valid >> i & 1) && id_in_oo(&v->finger[i].id, &v->self.id, key) &&
+            !chord_addr_refused(c, &v->finger[i].addr)) {
             best = &v->finger[i];
             break;
         }
     }
     /* Successors are in ring order too: the last inside (self, key). */
     for (int i = v->nsucc - 1; i >= 0; i--) {
-        if (id_in_oo(&v->succ[i].id, &v->self.id, key)) {
+        if (id_in_oo(&v->succ[i].id, &v->self.id, key) &&
+            !chord_addr_refused(c, &v->succ[i].addr)) {
             if (!best || id_in_oo(&v->succ[i].id, &best->id, key))
                 best = &v->succ[i];
             break;

@@ -201,7 +201,8 @@ static void test_lookup_far_sends_find(void **state)
     assert_int_equal(f->h.ndone, 0);
 }
 
-/* With a finger further round than every successor, the finger is used. */
+/* With a finger further round than every successor, the finger is used;
+ * once its node refuses connections, it is not. */
 static void test_lookup_uses_finger(void **state)
 {
     struct harness h;
@@ -242,6 +243,15 @@ static void test_lookup_uses_finger(void **state)
     assert_true(h_find(&h, CHORD_MSG_PEER_FIND, &e.addr, &find) >= 0);
     assert_int_equal(find.request_id, handle);
     assert_true(id_eq(&find.dst, &e.id));
+
+    /* A refused connection to E drops the finger: the next lookup goes by
+     * the successor instead of into a node that is gone. */
+    chord_peer_unreachable(h.c, &e.addr);
+    assert_false(chord_vnode_finger(h.c, 0, 61, &got));
+    h_clear(&h);
+    assert_int_equal(h_lookup(&h, &key, &handle), 0);
+    assert_int_equal(h_count(&h, CHORD_MSG_PEER_FIND, &e.addr), 0);
+    assert_true(h_find(&h, CHORD_MSG_PEER_FIND, &a.addr, &find) >= 0);
     h_release(&h);
 }
 

@@ -269,8 +269,9 @@ static void test_silent_successor_passed_over(void **state)
 }
 
 /* A refused connection (chord_peer_unreachable) is proof that A is gone:
- * the request ends at once, without retries or suspicion rounds, and the
- * next successor is asked right away and replaces A by answering. */
+ * the request ends at once, without retries or suspicion rounds, the next
+ * successor is asked right away and replaces A by answering. (Fingers:
+ * test_lookup.c.) */
 static void test_refused_successor_passed_over_at_once(void **state)
 {
     struct sfix *f = *state;
