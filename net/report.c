@@ -360,8 +360,8 @@ void report_ring_svg(const struct node_view *v, struct buf *b)
          * a font's height of arc between them; on the left half they are
          * turned round to stay readable. */
         bool near_self = false;
-        for (unsigned v = 0; v < chord_vnode_count(c) && !(pts[i].kind & 1); v++)
-            near_self |= fabs(id_angle(&chord_vnode_self(c, v)->id) - ang) < 11.0 / SVG_R;
+        for (unsigned k = 0; k < chord_vnode_count(c) && !(pts[i].kind & 1); k++)
+            near_self |= fabs(id_angle(&chord_vnode_self(c, k)->id) - ang) < 11.0 / SVG_R;
         if ((pts[i].kind & 1) ||
             (!near_self && (last_label < 0 || ang - last_label > 11.0 / SVG_R))) {
             double deg = ang * 180.0 / M_PI;
