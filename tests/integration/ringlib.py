@@ -678,8 +678,9 @@ class Cluster:
                 o = res[k]
                 want = successor(ids, k)
                 if not o.get("ok"):
-                    bad.append(f"{n.name}: key {short(k)} failed: {o.get('error')!r} "
-                               f"(true successor {short(want)} {owner[want].addr})")
+                    bad.append(f"{n.name}: key {short(k)} failed after {o.get('ms')} ms: "
+                               f"{o.get('error')!r} (true successor {short(want)} "
+                               f"{owner[want].addr})")
                     continue
                 got = int(o["id"], 16)
                 if got != want or o.get("addr") != owner[want].addr:
