@@ -16,6 +16,7 @@
 
 struct net_listener {
     struct evconnlistener *ev;
+    struct event *resume; /* accepting paused after an accept error */
     net_accept_fn fn;
     void *ctx;
     struct addr bound;
@@ -32,16 +33,40 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sock
     ln->fn(ln->ctx, fd);
 }
 
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_listener *ln = arg;
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(ln->ev);
+}
+
+/* accept() failed (EMFILE, ENFILE, ENOBUFS...). The pending connection is
+ * still there, so the socket stays readable: pause for a moment rather
+ * than spin on it. */
+static void on_accept_error(struct evconnlistener *ev, void *arg)
+{
+    struct net_listener *ln = arg;
+    struct timeval tv = {0, 100 * 1000};
+    (void)ev;
+    evconnlistener_disable(ln->ev);
+    evtimer_add(ln->resume, &tv);
+}
+
 static int listen_fd(struct net_loop *l, struct net_listener *ln, int fd)
 {
-    /* Accept errors (EMFILE...) are reported by evconnlistener's error
-     * callback; without one it keeps listening, which is what we want. */
+    ln->resume = evtimer_new(l->base, on_resume, ln);
+    if (!ln->resume) {
+        close(fd);
+        return -ENOMEM;
+    }
     ln->ev = evconnlistener_new(l->base, on_accept, ln,
                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512, fd);
     if (!ln->ev) {
         close(fd);
         return -ENOMEM;
     }
+    evconnlistener_set_error_cb(ln->ev, on_accept_error);
     return 0;
 }
 
@@ -145,6 +170,8 @@ void net_listener_free(struct net_listener *ln)
         return;
     if (ln->ev)
         evconnlistener_free(ln->ev);
+    if (ln->resume)
+        event_free(ln->resume);
     if (ln->path) {
         unlink(ln->path);
         free(ln->path);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -753,6 +754,13 @@ int net_node_run(const struct net_node_config *cfg)
     n->m.rpc_seconds = n->m.lookup_seconds;
     /* A peer that vanishes mid-write must not kill us. */
     signal(SIGPIPE, SIG_IGN);
+    /* Room for NET_MAX_CONNS peers, the control clients and the store:
+     * the soft limit is often 1,024, the hard one much higher. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     rc = node_start(n);
     if (rc == 0) {
         rc = net_loop_run(n->loop);

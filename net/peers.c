@@ -42,6 +42,7 @@ struct net_peers {
     size_t nconns, cap;
     struct self_frame *self_head, *self_tail;
     struct net_peers_stats st;
+    uint64_t over_limit_logged_ms;
 };
 
 static void conn_name(const struct conn *c, char *buf, size_t size)
@@ -218,6 +219,29 @@ static const struct net_stream_cbs conn_cbs_proto = {
     .closed = on_conn_closed,
 };
 
+/* At the connection limit, a newcomer takes the place of the accepted
+ * connection that never named itself with HELLO and was used least
+ * recently: real peers name themselves, so someone holding many unnamed
+ * connections cannot lock the node's peers out. Returns whether one went. */
+static bool evict_unnamed(struct net_peers *p)
+{
+    struct conn *victim = NULL;
+    char name[ADDR_STR_MAX + 8];
+
+    for (size_t i = 0; i < p->nconns; i++) {
+        struct conn *c = p->conns[i];
+        if (!c->dialled && c->addr.family == ADDR_NONE && (!victim || c->used_ms < victim->used_ms))
+            victim = c;
+    }
+    if (!victim)
+        return false;
+    conn_name(victim, name, sizeof(name));
+    LOG_D(p->lg, MOD, "closing connection %s: at the connection limit, it never sent HELLO", name);
+    p->st.evicted++;
+    conn_close(p, victim);
+    return true;
+}
+
 static void on_accept(void *ctx, int fd)
 {
     struct net_peers *p = ctx;
@@ -225,9 +249,16 @@ static void on_accept(void *ctx, int fd)
     struct net_stream *s;
     struct conn *c;
 
-    if (p->nconns >= NET_MAX_CONNS) {
+    if (p->nconns >= NET_MAX_CONNS && !evict_unnamed(p)) {
+        uint64_t now = net_now_ms();
         p->st.over_limit++;
-        LOG_W(p->lg, MOD, "refusing a connection: %d connections open already", NET_MAX_CONNS);
+        if (now - p->over_limit_logged_ms >= 10000) {
+            p->over_limit_logged_ms = now;
+            LOG_W(p->lg, MOD,
+                  "refusing connections: %d open already, all from named peers (%llu refused "
+                  "so far)",
+                  NET_MAX_CONNS, (unsigned long long)p->st.over_limit);
+        }
         close(fd);
         return;
     }

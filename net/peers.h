@@ -27,7 +27,7 @@
 #include "net/loop.h"
 
 #define NET_MSG_HELLO          1050    /* payload: the sender's ring address */
-#define NET_MAX_CONNS          1024    /* streams at once; more are refused */
+#define NET_MAX_CONNS          1024    /* streams at once; see net_peers_new */
 #define NET_IDLE_MS            120000u /* a stream unused this long is closed */
 #define NET_CONNECT_TIMEOUT_MS 3000u   /* a connect not up by then is abandoned */
 
@@ -53,12 +53,17 @@ struct net_peers_stats {
     uint64_t closed_bad;  /* closed for a bad frame, a bad HELLO or a malformed payload */
     uint64_t closed_slow; /* closed because a frame took too long */
     uint64_t over_limit;  /* connections refused above NET_MAX_CONNS */
+    uint64_t evicted;     /* unnamed connections closed to make room */
     uint64_t dropped;     /* frames dropped: the peer's queue was full */
     uint64_t bytes_in, bytes_out;
     uint64_t frames_in, frames_out;
 };
 
 /* Listens on `listen` (port 0: the kernel picks) and makes the cache.
+ * At most NET_MAX_CONNS streams are open at once; at the limit an accepted
+ * stream that never sent HELLO makes room for a newcomer (least recently
+ * used first), and only when every stream is named is the newcomer
+ * refused.
  * lg may be NULL. Returns 0 and *out, or -errno from bind/listen. */
 int net_peers_new(struct net_loop *l, const struct addr *listen, const struct net_peers_cbs *cbs,
                   const struct logger *lg, struct net_peers **out);

@@ -113,14 +113,17 @@ void report_status_json(const struct node_view *v, struct buf *b)
         }
         buf_puts(b, "]}");
     }
-    buf_printf(b,
-               "],\n \"peers\": {\"connections\": %u, \"dialled\": %u, \"accepted_total\": %llu, "
-               "\"dialled_total\": %llu, \"refused\": %llu, \"dial_failed\": %llu, "
-               "\"closed_bad\": %llu, \"closed_slow\": %llu, \"dropped_frames\": %llu},\n",
-               cc.n, cc.dialled, (unsigned long long)ps.accepted, (unsigned long long)ps.dialled,
-               (unsigned long long)ps.refused, (unsigned long long)ps.dial_failed,
-               (unsigned long long)ps.closed_bad, (unsigned long long)ps.closed_slow,
-               (unsigned long long)ps.dropped);
+    buf_printf(
+        b,
+        "],\n \"peers\": {\"connections\": %u, \"dialled\": %u, \"accepted_total\": %llu, "
+        "\"dialled_total\": %llu, \"refused\": %llu, \"dial_failed\": %llu, "
+        "\"closed_bad\": %llu, \"closed_slow\": %llu, \"evicted\": %llu, \"over_limit\": %llu, "
+        "\"dropped_frames\": %llu},\n",
+        cc.n, cc.dialled, (unsigned long long)ps.accepted, (unsigned long long)ps.dialled,
+        (unsigned long long)ps.refused, (unsigned long long)ps.dial_failed,
+        (unsigned long long)ps.closed_bad, (unsigned long long)ps.closed_slow,
+        (unsigned long long)ps.evicted, (unsigned long long)ps.over_limit,
+        (unsigned long long)ps.dropped);
     buf_printf(b,
                " \"stats\": {\"msgs_in\": %llu, \"msgs_out\": %llu, \"bytes_in\": %llu, "
                "\"bytes_out\": %llu, \"tcp_bytes_in\": %llu, \"tcp_bytes_out\": %llu, "
@@ -216,6 +219,12 @@ void report_metrics(const struct node_view *v, struct buf *b)
                  "Connections closed for a bad or malformed frame.", ps.closed_bad);
     prom_counter(b, "coopfs_connections_closed_slow_total",
                  "Connections closed because a frame took too long.", ps.closed_slow);
+    prom_counter(b, "coopfs_connections_evicted_total",
+                 "Connections that never sent HELLO, closed at the limit to make room.",
+                 ps.evicted);
+    prom_counter(b, "coopfs_connections_over_limit_total",
+                 "Connections refused because every stream was in use by a named peer.",
+                 ps.over_limit);
     prom_counter(b, "coopfs_frames_dropped_total",
                  "Frames dropped because a peer's queue was full.", ps.dropped);
     prom_gauge(b, "coopfs_chord_memory_bytes", "Bytes held by the overlay's tables.",

@@ -231,6 +231,20 @@ static struct net_stream *stream_alloc(struct net_loop *l, int fd, const struct 
     return s;
 }
 
+/* TCP options of every peer stream: no Nagle delay (frames are small
+ * requests), and a cap on how long sent data may stay unacknowledged. A
+ * connection that lost its path (a cut link, a partition) would otherwise
+ * keep queueing frames behind kernel retransmissions minutes apart, and
+ * keep doing so after the path heals; this way it fails, the cache drops
+ * it, and the next frame dials afresh. */
+static void tcp_tune(int fd)
+{
+    int one = 1;
+    unsigned int user_timeout = NET_TCP_USER_TIMEOUT_MS;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
 static int socket_nonblock(int domain)
 {
     int fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -243,14 +257,14 @@ int net_stream_connect(struct net_loop *l, const struct addr *to, const struct a
     struct sockaddr_storage ss;
     socklen_t sl = net_sockaddr_from_addr(to, &ss);
     struct net_stream *s;
-    int fd, one = 1;
+    int fd;
 
     if (!sl)
         return -EAFNOSUPPORT;
     fd = socket_nonblock(ss.ss_family);
     if (fd < 0)
         return fd;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    tcp_tune(fd);
     if (bind_ip && bind_ip->family == to->family && !addr_is_unspecified(bind_ip)) {
         /* Speak from the address we are known by, so that peers (and
          * their checks of HELLO) see the node's own address. */
@@ -312,12 +326,11 @@ int net_stream_accept(struct net_loop *l, int fd, const struct net_stream_cbs *c
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     struct net_stream *s;
-    int one = 1;
 
     evutil_make_socket_nonblocking(fd);
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
         (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        tcp_tune(fd);
     else
         ss.ss_family = AF_UNSPEC;
     s = stream_alloc(l, fd, cbs);

@@ -8,6 +8,8 @@
  *   - a frame must arrive whole within NET_FRAME_TIMEOUT_MS of its first
  *     byte, and an accepted stream must deliver its first frame within the
  *     same time (slowloris);
+ *   - sent data unacknowledged for NET_TCP_USER_TIMEOUT_MS fails a TCP
+ *     stream (a cut path), so its owner redials instead of waiting;
  *   - a stream reads at most one maximal frame ahead (TCP flow control
  *     then slows the sender), and queues at most out_max bytes for
  *     output: a frame that does not fit is refused with -ENOBUFS
@@ -27,7 +29,11 @@
 #include "net/loop.h"
 
 #define NET_FRAME_TIMEOUT_MS 5000u
-#define NET_OUT_MAX_DEFAULT  (8u * 1024u * 1024u) /* queued output bytes per stream */
+/* TCP_USER_TIMEOUT of peer streams: data unacknowledged this long fails
+ * the connection (ETIMEDOUT), so a stream that lost its path is redialled
+ * instead of waiting on kernel retransmissions. */
+#define NET_TCP_USER_TIMEOUT_MS 5000u
+#define NET_OUT_MAX_DEFAULT     (8u * 1024u * 1024u) /* queued output bytes per stream */
 
 /* Why a stream closed (besides -errno values of the socket). */
 enum {
