@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -59,49 +60,36 @@ int net_http_new(struct net_loop *l, const struct addr *a, net_http_handler fn, 
                  struct net_http **out)
 {
     struct net_http *h = calloc(1, sizeof(*h));
-    struct evhttp_bound_socket *bs;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char host[ADDR_STR_MAX];
+    int fd;
 
     if (!h)
         return -ENOMEM;
     h->fn = fn;
     h->ctx = ctx;
     h->http = evhttp_new(l->base);
-    if (!h->http)
-        goto err_nomem;
+    if (!h->http) {
+        net_http_free(h);
+        return -ENOMEM;
+    }
     /* Bounds on what a client may make us hold. */
     evhttp_set_max_headers_size(h->http, 8192);
     evhttp_set_max_body_size(h->http, 0);
     evhttp_set_timeout(h->http, 10);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(h->http, on_request, h);
-    /* evhttp wants the host without brackets or port. */
-    addr_format(a, host, sizeof(host));
-    char *colon = strrchr(host, ':');
-    if (colon)
-        *colon = '\0';
-    char *hp = host;
-    if (hp[0] == '[') {
-        hp++;
-        char *rb = strchr(hp, ']');
-        if (rb)
-            *rb = '\0';
-    }
-    bs = evhttp_bind_socket_with_handle(h->http, hp, a->port);
-    if (!bs) {
-        int e = errno ? -errno : -EADDRINUSE;
+    fd = net_tcp_listen_socket(a, &h->bound);
+    if (fd < 0) {
         net_http_free(h);
-        return e;
+        return fd;
     }
-    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0)
-        net_addr_from_sockaddr((struct sockaddr *)&ss, &h->bound);
+    /* evhttp owns the socket from here and closes it when freed. */
+    if (!evhttp_accept_socket_with_handle(h->http, fd)) {
+        close(fd);
+        net_http_free(h);
+        return -ENOMEM;
+    }
     *out = h;
     return 0;
-err_nomem:
-    net_http_free(h);
-    return -ENOMEM;
 }
 
 void net_http_free(struct net_http *h)

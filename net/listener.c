@@ -73,44 +73,25 @@ static int listen_fd(struct net_loop *l, struct net_listener *ln, int fd)
 int net_listener_new_tcp(struct net_loop *l, const struct addr *a, net_accept_fn fn, void *ctx,
                          struct net_listener **out)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = net_sockaddr_from_addr(a, &ss);
-    struct net_listener *ln;
-    int fd, one = 1, rc;
+    struct net_listener *ln = calloc(1, sizeof(*ln));
+    int fd, rc;
 
-    if (!sl)
-        return -EAFNOSUPPORT;
-    ln = calloc(1, sizeof(*ln));
     if (!ln)
         return -ENOMEM;
     ln->fn = fn;
     ln->ctx = ctx;
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = net_tcp_listen_socket(a, &ln->bound);
     if (fd < 0) {
-        rc = -errno;
-        goto err_free;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
-        rc = -errno;
-        close(fd);
-        goto err_free;
-    }
-    sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
-        net_addr_from_sockaddr((struct sockaddr *)&ss, &ln->bound) < 0) {
-        rc = -errno;
-        close(fd);
-        goto err_free;
+        free(ln);
+        return fd;
     }
     rc = listen_fd(l, ln, fd);
-    if (rc)
-        goto err_free;
+    if (rc) {
+        net_listener_free(ln);
+        return rc;
+    }
     *out = ln;
     return 0;
-err_free:
-    free(ln);
-    return rc;
 }
 
 int net_listener_new_unix(struct net_loop *l, const char *path, net_accept_fn fn, void *ctx,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <unistd.h>
 
 socklen_t net_sockaddr_from_addr(const struct addr *a, struct sockaddr_storage *ss)
 {
@@ -45,4 +46,33 @@ int net_addr_from_sockaddr(const struct sockaddr *sa, struct addr *out)
     }
     *out = r;
     return 0;
+}
+
+int net_tcp_listen_socket(const struct addr *a, struct addr *bound)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = net_sockaddr_from_addr(a, &ss);
+    int fd, one = 1, rc;
+
+    if (!sl)
+        return -EAFNOSUPPORT;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0)
+        goto err;
+    sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        goto err;
+    rc = net_addr_from_sockaddr((struct sockaddr *)&ss, bound);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+err:
+    rc = -errno;
+    close(fd);
+    return rc;
 }
