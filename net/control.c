@@ -98,9 +98,10 @@ static int client_reply_error(struct ctl_client *c, const struct frame_header *h
 
 struct status_wait {
     struct ctl_client *c;
+    uint16_t type;
     bool done;
     int rc;
-    char *json;
+    char *text;
 };
 
 static void status_done(void *ctx, int status, const struct frame_header *h, const uint8_t *frame,
@@ -111,37 +112,48 @@ static void status_done(void *ctx, int status, const struct frame_header *h, con
     w->rc = status;
     if (status == 0) {
         w->rc = client_reply_error(w->c, h, frame, len);
-        if (w->rc == 0 && h->type != CTL_MSG_STATUS)
+        if (w->rc == 0 && h->type != w->type)
             w->rc = -EBADMSG;
         if (w->rc == 0) {
             size_t n = len - FRAME_HEADER_SIZE;
-            w->json = malloc(n + 1);
-            if (!w->json) {
+            w->text = malloc(n + 1);
+            if (!w->text) {
                 w->rc = -ENOMEM;
             } else {
-                memcpy(w->json, frame + FRAME_HEADER_SIZE, n);
-                w->json[n] = '\0';
+                memcpy(w->text, frame + FRAME_HEADER_SIZE, n);
+                w->text[n] = '\0';
             }
         }
     }
     net_loop_stop(w->c->loop);
 }
 
-int ctl_client_status(struct ctl_client *c, char **json)
+/* Asks for a status in the form `type` names and waits for it. */
+static int client_status(struct ctl_client *c, uint16_t type, char **out)
 {
-    struct status_wait w = {.c = c};
+    struct status_wait w = {.c = c, .type = type};
     int rc;
 
     if (c->closed)
         return -ECONNRESET;
-    rc = net_rpc_call(c->rpc, c->s, CTL_MSG_STATUS, NULL, 0, CTL_TIMEOUT_MS, status_done, &w, NULL);
+    rc = net_rpc_call(c->rpc, c->s, type, NULL, 0, CTL_TIMEOUT_MS, status_done, &w, NULL);
     if (rc)
         return rc;
     while (!w.done)
         net_loop_run(c->loop);
     if (w.rc == 0)
-        *json = w.json;
+        *out = w.text;
     return w.rc;
+}
+
+int ctl_client_status(struct ctl_client *c, char **json)
+{
+    return client_status(c, CTL_MSG_STATUS, json);
+}
+
+int ctl_client_status_text(struct ctl_client *c, char **text)
+{
+    return client_status(c, CTL_MSG_STATUS_TEXT, text);
 }
 
 struct lookup_wait {

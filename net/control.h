@@ -17,9 +17,10 @@
 #include "common/id.h"
 
 enum ctl_msg_type {
-    CTL_MSG_STATUS = 1201, /* request: empty; reply: the status JSON, UTF-8 */
-    CTL_MSG_LOOKUP = 1202, /* request: key; reply: struct ctl_lookup_reply */
-    CTL_MSG_ERROR = 1299,  /* reply: errno i32, then a message in UTF-8 */
+    CTL_MSG_STATUS = 1201,      /* request: empty; reply: the status JSON, UTF-8 */
+    CTL_MSG_LOOKUP = 1202,      /* request: key; reply: struct ctl_lookup_reply */
+    CTL_MSG_STATUS_TEXT = 1203, /* request: empty; reply: the status for people, UTF-8 */
+    CTL_MSG_ERROR = 1299,       /* reply: errno i32, then a message in UTF-8 */
 };
 
 #define CTL_TIMEOUT_MS 30000u /* how long a tool waits for one reply */
@@ -54,6 +55,8 @@ void ctl_client_free(struct ctl_client *c); /* NULL-safe */
 /* The node's status JSON, NUL-terminated; the caller frees *json. Returns
  * 0 or -errno (-ETIMEDOUT, -ECONNRESET, or the node's error). */
 int ctl_client_status(struct ctl_client *c, char **json);
+/* The same status laid out for people (what `coopfs status` prints). */
+int ctl_client_status_text(struct ctl_client *c, char **text);
 /* Looks up n keys with at most `parallel` in flight, calling each(ctx, i,
  * reply) as answers come. Returns 0 when every request was answered (the
  * replies carry their own status), or -errno if the connection failed. */

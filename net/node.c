@@ -329,14 +329,18 @@ static void ctl_frame(void *ctx, struct net_stream *s, const struct frame_header
         return;
     }
     switch (h->type) {
-    case CTL_MSG_STATUS: {
+    case CTL_MSG_STATUS:
+    case CTL_MSG_STATUS_TEXT: {
         struct node_view v = node_view(n);
         struct buf b = BUF_INIT;
-        report_status_json(&v, &b);
+        if (h->type == CTL_MSG_STATUS)
+            report_status_json(&v, &b);
+        else
+            report_status_text(&v, &b);
         if (b.failed || b.len > FRAME_MAX_PAYLOAD)
             ctl_error(cc, h->request_id, -ENOMEM, "status too large");
         else
-            ctl_reply(cc, CTL_MSG_STATUS, h->request_id, b.data, b.len);
+            ctl_reply(cc, h->type, h->request_id, b.data, b.len);
         buf_release(&b);
         break;
     }

@@ -49,6 +49,7 @@ struct node_view {
 };
 
 void report_status_json(const struct node_view *v, struct buf *out);
+void report_status_text(const struct node_view *v, struct buf *out);
 void report_metrics(const struct node_view *v, struct buf *out);
 void report_ring_svg(const struct node_view *v, struct buf *out);
 

@@ -21,6 +21,24 @@ static void json_peer(struct buf *b, const struct chord_peer *p)
     buf_puts(b, "}");
 }
 
+/* The distinct fingers of vnode v from the top: each target once, under
+ * the highest index pointing to it. Fills out and idx; returns the count. */
+static size_t distinct_fingers(const struct chord *c, unsigned v, struct chord_peer *out,
+                               unsigned *idx)
+{
+    size_t n = 0;
+    for (int k = CHORD_FINGERS - 1; k >= 0; k--) {
+        struct chord_peer f;
+        if (!chord_vnode_finger(c, v, (unsigned)k, &f))
+            continue;
+        if (n && id_eq(&f.id, &out[n - 1].id))
+            continue;
+        out[n] = f;
+        idx[n++] = (unsigned)k;
+    }
+    return n;
+}
+
 struct conn_count {
     unsigned n, dialled;
 };
@@ -75,10 +93,10 @@ void report_status_json(const struct node_view *v, struct buf *b)
     buf_puts(b, ",\n \"vnodes\": [");
     for (unsigned i = 0; i < chord_vnode_count(c); i++) {
         const struct chord_peer *succ;
-        struct chord_peer pred, f, last;
-        size_t ns = chord_vnode_successors(c, i, &succ);
+        struct chord_peer pred, fingers[CHORD_FINGERS];
+        unsigned fidx[CHORD_FINGERS];
+        size_t ns = chord_vnode_successors(c, i, &succ), nf;
         char hex[ID_HEX_LEN + 1];
-        bool have_last = false;
 
         id_to_hex(&chord_vnode_self(c, i)->id, hex);
         buf_printf(b, "%s\n  {\"index\": %u, \"id\": \"%s\", \"joined\": %s, \"predecessor\": ",
@@ -94,22 +112,13 @@ void report_status_json(const struct node_view *v, struct buf *b)
             json_peer(b, &succ[k]);
         }
         buf_puts(b, "],\n   \"fingers\": [");
-        /* Fingers from the top: each distinct target once, under the
-         * highest index pointing to it. */
-        bool first = true;
-        for (int k = CHORD_FINGERS - 1; k >= 0; k--) {
-            if (!chord_vnode_finger(c, i, (unsigned)k, &f))
-                continue;
-            if (have_last && id_eq(&f.id, &last.id))
-                continue;
-            last = f;
-            have_last = true;
-            id_to_hex(&f.id, hex);
-            addr_format(&f.addr, a, sizeof(a));
-            buf_printf(b, "%s{\"i\": %d, \"id\": \"%s\", \"addr\": ", first ? "" : ", ", k, hex);
+        nf = distinct_fingers(c, i, fingers, fidx);
+        for (size_t k = 0; k < nf; k++) {
+            id_to_hex(&fingers[k].id, hex);
+            addr_format(&fingers[k].addr, a, sizeof(a));
+            buf_printf(b, "%s{\"i\": %u, \"id\": \"%s\", \"addr\": ", k ? ", " : "", fidx[k], hex);
             buf_json_str(b, a);
             buf_puts(b, "}");
-            first = false;
         }
         buf_puts(b, "]}");
     }
@@ -147,6 +156,77 @@ void report_status_json(const struct node_view *v, struct buf *b)
                rate_of(v->metrics, offsetof(struct rate_sample, msgs_out)),
                rate_of(v->metrics, offsetof(struct rate_sample, bytes_in)),
                rate_of(v->metrics, offsetof(struct rate_sample, bytes_out)));
+}
+
+/* "9f86d081884c7d65… at 127.0.0.1:4000" */
+static void text_peer(struct buf *b, const struct chord_peer *p)
+{
+    char hex[ID_HEX_LEN + 1], a[ADDR_STR_MAX];
+    id_to_hex(&p->id, hex);
+    addr_format(&p->addr, a, sizeof(a));
+    buf_printf(b, "%.16s… at %s", hex, a);
+}
+
+void report_status_text(const struct node_view *v, struct buf *b)
+{
+    const struct chord *c = v->chord;
+    struct chord_stats st;
+    struct net_peers_stats ps;
+    const struct node_metrics *m = v->metrics;
+    char a[ADDR_STR_MAX];
+
+    chord_get_stats(c, &st);
+    net_peers_get_stats(v->peers, &ps);
+    addr_format(v->self, a, sizeof(a));
+    buf_printf(b, "coopfs node %s, version %s, pid %d, up %.1f s", a, COOPFS_VERSION, v->pid,
+               (double)(net_now_ms() - v->started_ms) / 1000.0);
+    if (v->http) {
+        addr_format(v->http, a, sizeof(a));
+        buf_printf(b, ", http://%s/", a);
+    }
+    buf_puts(b, "\n");
+    for (unsigned i = 0; i < chord_vnode_count(c); i++) {
+        const struct chord_peer *succ;
+        struct chord_peer pred, fingers[CHORD_FINGERS];
+        unsigned fidx[CHORD_FINGERS];
+        size_t ns = chord_vnode_successors(c, i, &succ);
+        size_t nf = distinct_fingers(c, i, fingers, fidx);
+        char hex[ID_HEX_LEN + 1];
+
+        id_to_hex(&chord_vnode_self(c, i)->id, hex);
+        buf_printf(b, "\nvnode %u  %.16s…  %s\n  predecessor  ", i, hex,
+                   chord_vnode_joined(c, i) ? "joined" : "not joined yet");
+        if (chord_vnode_predecessor(c, i, &pred))
+            text_peer(b, &pred);
+        else
+            buf_puts(b, "none");
+        buf_puts(b, "\n");
+        for (size_t k = 0; k < ns; k++) {
+            buf_printf(b, "  %-12s ", k ? "" : "successors");
+            text_peer(b, &succ[k]);
+            buf_puts(b, "\n");
+        }
+        buf_printf(b, "  fingers      %zu distinct", nf);
+        if (nf) {
+            buf_puts(b, ", farthest ");
+            text_peer(b, &fingers[0]);
+        }
+        buf_puts(b, "\n");
+    }
+    buf_printf(b, "\nconnections  %llu open; %llu accepted and %llu dialled in all, %llu refused\n",
+               (unsigned long long)ps.connections, (unsigned long long)ps.accepted,
+               (unsigned long long)ps.dialled, (unsigned long long)ps.refused);
+    buf_printf(b, "messages     %llu in, %llu out; %llu requests timed out, %llu bad frames\n",
+               (unsigned long long)st.msgs_in, (unsigned long long)st.msgs_out,
+               (unsigned long long)st.rpc_timeouts, (unsigned long long)st.bad_frames);
+    buf_printf(b, "lookups      %llu started, %llu answered, %llu failed\n",
+               (unsigned long long)st.lookups_started, (unsigned long long)st.lookups_ok,
+               (unsigned long long)st.lookups_failed);
+    buf_printf(b, "rates        %.1f msgs/s in, %.1f out; %.0f B/s in, %.0f out (last %d s)\n",
+               rate_of(m, offsetof(struct rate_sample, msgs_in)),
+               rate_of(m, offsetof(struct rate_sample, msgs_out)),
+               rate_of(m, offsetof(struct rate_sample, bytes_in)),
+               rate_of(m, offsetof(struct rate_sample, bytes_out)), NET_NODE_RATE_SECS);
 }
 
 static void prom_counter(struct buf *b, const char *name, const char *help, uint64_t v)
@@ -308,20 +388,15 @@ void report_ring_svg(const struct node_view *v, struct buf *b)
      * drawn in a second colour. */
     for (unsigned i = 0; i < chord_vnode_count(c); i++) {
         double x0, y0, x1, y1;
-        struct chord_peer f, last;
-        bool have_last = false;
+        struct chord_peer fingers[CHORD_FINGERS];
+        unsigned fidx[CHORD_FINGERS];
         const struct chord_peer *succ;
         size_t ns = chord_vnode_successors(c, i, &succ);
+        size_t nf = distinct_fingers(c, i, fingers, fidx);
 
         pos(&chord_vnode_self(c, i)->id, SVG_R, &x0, &y0);
-        for (int k = CHORD_FINGERS - 1; k >= 0; k--) {
-            if (!chord_vnode_finger(c, i, (unsigned)k, &f))
-                continue;
-            if (have_last && id_eq(&f.id, &last.id))
-                continue;
-            last = f;
-            have_last = true;
-            pos(&f.id, SVG_R, &x1, &y1);
+        for (size_t k = 0; k < nf; k++) {
+            pos(&fingers[k].id, SVG_R, &x1, &y1);
             buf_printf(b,
                        "<path d=\"M %.1f %.1f Q %d %d %.1f %.1f\" fill=\"none\" "
                        "stroke=\"#2a7ab0\" stroke-width=\"1.5\" opacity=\"0.8\"/>\n",

@@ -159,108 +159,10 @@ static struct ctl_client *open_node(const char *prog, const char *datadir)
     return c;
 }
 
-static const char status_usage[] = "usage: coopfs status [--data DIR] [--json]\n";
-
-/* A minimal reader of the status JSON for the human summary: finds
- * "key": and returns a pointer just after it, or NULL. */
-static const char *json_after(const char *s, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\": ", key);
-    s = strstr(s, pat);
-    return s ? s + strlen(pat) : NULL;
-}
-
-static void print_str_field(const char *s, const char *key, char *out, size_t size)
-{
-    const char *p = json_after(s, key);
-    size_t n = 0;
-    out[0] = '\0';
-    if (!p)
-        return;
-    if (*p != '"') {
-        snprintf(out, size, "%.*s", (int)strcspn(p, ",}\n"), p);
-        return;
-    }
-    p++;
-    while (p[n] && p[n] != '"' && n + 1 < size)
-        n++;
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
-/* Prints the human form of the status JSON, vnode by vnode. */
-static void print_status(const char *js)
-{
-    char v[128], up[64], listen[64], http[64];
-    const char *p;
-
-    print_str_field(js, "version", v, sizeof(v));
-    print_str_field(js, "uptime_s", up, sizeof(up));
-    print_str_field(js, "listen", listen, sizeof(listen));
-    print_str_field(js, "http", http, sizeof(http));
-    printf("coopfs node %s, version %s, up %s s", listen, v, up);
-    if (strcmp(http, "null"))
-        printf(", http://%s/", http);
-    printf("\n");
-    p = js;
-    while ((p = strstr(p, "{\"index\": "))) {
-        char id[80], joined[16], pred[160] = "none", sid[80], saddr[64];
-        const char *succ, *end, *fing;
-        unsigned nsucc = 0, nfing = 0;
-        print_str_field(p, "id", id, sizeof(id));
-        print_str_field(p, "joined", joined, sizeof(joined));
-        const char *pp = json_after(p, "predecessor");
-        if (pp && *pp == '{') {
-            print_str_field(pp, "id", sid, sizeof(sid));
-            print_str_field(pp, "addr", saddr, sizeof(saddr));
-            snprintf(pred, sizeof(pred), "%.16s… at %s", sid, saddr);
-        }
-        printf("\nvnode %.*s  %.16s…  %s\n", (int)strcspn(p + 10, ","), p + 10, id,
-               strcmp(joined, "true") ? "not joined yet" : "joined");
-        printf("  predecessor  %s\n", pred);
-        succ = json_after(p, "successors");
-        fing = json_after(p, "fingers");
-        end = fing ? fing : p + strlen(p);
-        for (const char *q = succ; q && (q = strstr(q, "{\"id\": ")) && q < end; q++) {
-            print_str_field(q, "id", sid, sizeof(sid));
-            print_str_field(q, "addr", saddr, sizeof(saddr));
-            printf("  %-12s %.16s… at %s\n", nsucc ? "" : "successors", sid, saddr);
-            nsucc++;
-        }
-        const char *vend = strstr(fing ? fing : p, "]}");
-        for (const char *q = fing; q && (q = strstr(q, "{\"i\": ")) && (!vend || q < vend); q++)
-            nfing++;
-        printf("  fingers      %u distinct\n", nfing);
-        p = vend ? vend : p + 1;
-    }
-    const char *peers = json_after(js, "connections");
-    const char *st = json_after(js, "stats");
-    if (peers)
-        printf("\nconnections  %.*s\n", (int)strcspn(peers, ","), peers);
-    if (st) {
-        char in[32], out[32], to[32], ls[32], lok[32];
-        print_str_field(st, "msgs_in", in, sizeof(in));
-        print_str_field(st, "msgs_out", out, sizeof(out));
-        print_str_field(st, "rpc_timeouts", to, sizeof(to));
-        print_str_field(st, "lookups_started", ls, sizeof(ls));
-        print_str_field(st, "lookups_ok", lok, sizeof(lok));
-        printf("messages     %s in, %s out; %s requests timed out\n", in, out, to);
-        printf("lookups      %s started, %s answered\n", ls, lok);
-    }
-    const char *r = json_after(js, "rates");
-    if (r) {
-        char mi[32], mo[32], bi[32], bo[32];
-        print_str_field(r, "msgs_in_per_s", mi, sizeof(mi));
-        print_str_field(r, "msgs_out_per_s", mo, sizeof(mo));
-        print_str_field(r, "bytes_in_per_s", bi, sizeof(bi));
-        print_str_field(r, "bytes_out_per_s", bo, sizeof(bo));
-        printf("rates        %s msgs/s in, %s out; %s B/s in, %s out (last %d s)\n", mi, mo, bi, bo,
-               NET_NODE_RATE_SECS);
-    }
-}
-
-int cmd_status(int argc, char **argv)
+/* The options of the commands that talk to a running node: --data DIR,
+ * --json, --help. Returns -1 to go on, or the exit status. */
+static int parse_client_opts(int argc, char **argv, const char *usage, const char **datadir,
+                             bool *json)
 {
     static const struct option opts[] = {
         {"data", required_argument, NULL, 'd'},
@@ -268,21 +170,33 @@ int cmd_status(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *datadir = NULL;
-    bool json = false;
-    struct ctl_client *c;
-    char *js = NULL;
-    int opt, rc;
+    int opt;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
-        case 'd': datadir = optarg; break;
-        case 'J': json = true; break;
-        case 'h': fputs(status_usage, stdout); return 0;
-        default: fputs(status_usage, stderr); return 2;
+        case 'd': *datadir = optarg; break;
+        case 'J': *json = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
         }
     }
+    return -1;
+}
+
+static const char status_usage[] = "usage: coopfs status [--data DIR] [--json]\n";
+
+int cmd_status(int argc, char **argv)
+{
+    const char *datadir = NULL;
+    bool json = false;
+    struct ctl_client *c;
+    char *out = NULL;
+    int rc;
+
+    rc = parse_client_opts(argc, argv, status_usage, &datadir, &json);
+    if (rc >= 0)
+        return rc;
     if (optind != argc) {
         fputs(status_usage, stderr);
         return 2;
@@ -290,18 +204,15 @@ int cmd_status(int argc, char **argv)
     c = open_node("coopfs status", datadir);
     if (!c)
         return 1;
-    rc = ctl_client_status(c, &js);
+    rc = json ? ctl_client_status(c, &out) : ctl_client_status_text(c, &out);
     if (rc) {
         fprintf(stderr, "coopfs status: %s%s%s\n", strerror(-rc), *ctl_client_error(c) ? ": " : "",
                 ctl_client_error(c));
         ctl_client_free(c);
         return 1;
     }
-    if (json)
-        fputs(js, stdout);
-    else
-        print_status(js);
-    free(js);
+    fputs(out, stdout);
+    free(out);
     ctl_client_free(c);
     return 0;
 }
@@ -359,28 +270,16 @@ static int read_key(const char *s, struct id *out)
 
 int cmd_lookup_key(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *datadir = NULL;
     struct lookup_out out = {0};
     struct id *keys = NULL;
     size_t n = 0, cap = 0;
     struct ctl_client *c;
-    int opt, rc;
+    int rc;
 
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'd': datadir = optarg; break;
-        case 'J': out.json = true; break;
-        case 'h': fputs(lookup_usage, stdout); return 0;
-        default: fputs(lookup_usage, stderr); return 2;
-        }
-    }
+    rc = parse_client_opts(argc, argv, lookup_usage, &datadir, &out.json);
+    if (rc >= 0)
+        return rc;
     if (optind == argc) {
         fputs(lookup_usage, stderr);
         return 2;
