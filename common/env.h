@@ -22,12 +22,21 @@ struct env {
     void (*send)(void *ctx, const struct addr *to, const void *msg, size_t len);
     /* Fills buf with random bytes (seeded in the simulator). */
     void (*random)(void *ctx, void *buf, size_t len);
+    /* Milliseconds since the Unix epoch (lease expiries and stamps, which
+     * must mean the same on every node). chord/ never calls it; blockstore/
+     * requires it. In the simulator it is a fixed epoch plus virtual time. */
+    uint64_t (*wall_ms)(void *ctx);
     void *ctx;
 };
 
 static inline uint64_t env_now(const struct env *e)
 {
     return e->now_ms(e->ctx);
+}
+
+static inline uint64_t env_wall(const struct env *e)
+{
+    return e->wall_ms(e->ctx);
 }
 
 static inline uint64_t env_random_u64(const struct env *e)
