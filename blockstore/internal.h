@@ -32,15 +32,21 @@ struct bs_entry {
     uint32_t size;     /* bytes of the record (what counts against capacity) */
     uint64_t version;  /* root: version; kv: stamp_ms */
     uint64_t expiry_s; /* kv: expiry; content: latest live lease expiry (0: none) */
-    struct lease *leases; /* content: one per owner, lease_newer() winners; owned */
+    struct lease *leases; /* content: one per owner, lease_newer() winners, sorted by
+                           * owner; owned */
     struct id digest;     /* sync digest of this entry, see bs_entry_digest() */
+    /* The now_s of the last lease evaluation (bs_index_merge_leases): while
+     * the entry is present or being written, each lease with expiry_s >
+     * counted_s counts size against its owner. Kept so the index takes back
+     * exactly what it added. */
+    uint64_t counted_s;
 };
 
 struct bs_index {
     struct bs_entry **v; /* sorted by (key, type) */
     size_t n, cap;
     uint64_t used;       /* sum of size over entries with BS_E_PRESENT or BS_E_WRITING */
-    uint64_t counts[4];  /* by type */
+    uint64_t counts[4];  /* by type: entries with BS_E_PRESENT */
     struct bs_owner_use *owners; /* per-owner usage, sorted by owner */
     size_t nowners, cap_owners;
 };
@@ -48,6 +54,7 @@ struct bs_index {
 struct bs_owner_use {
     struct sig_pub owner;
     uint64_t bytes;
+    uint64_t records; /* lease records of this owner in the index; the row goes at 0 */
 };
 
 int bs_index_init(struct bs_index *ix);
@@ -63,13 +70,14 @@ void bs_index_remove(struct bs_index *ix, struct bs_entry *e);
  * ring range (lo, hi] are found from bs_index_lower_bound(lo) onward,
  * skipping a key equal to lo and wrapping past n to 0 when hi < lo. */
 size_t bs_index_lower_bound(const struct bs_index *ix, const struct id *key);
-/* Sets size and the present/writing flags, keeping used and owner usage
- * exact. */
+/* Sets size and flags (the whole flag byte: PRESENT, WRITING, BAD), keeping
+ * used, counts and owner usage exact; recomputes the digest. */
 void bs_index_set_size(struct bs_index *ix, struct bs_entry *e, uint32_t size, uint8_t flags);
 /* Merges lease records (each already verified) into e: per owner the
  * lease_newer() winner stays. Sets *changed if anything changed (may be
- * NULL). Updates owner usage and e->expiry_s for now_s. Returns 0 or
- * -ENOMEM. */
+ * NULL). Updates owner usage and e->expiry_s for now_s (n = 0 only
+ * re-evaluates them: what maintenance does as leases expire). Recomputes
+ * the digest. Returns 0 or -ENOMEM (nothing changed). */
 int bs_index_merge_leases(struct bs_index *ix, struct bs_entry *e, const struct lease *l,
                           size_t n, uint64_t now_s, bool *changed);
 /* Does e have a lease that is live at now_s? */
@@ -78,7 +86,8 @@ bool bs_entry_live(const struct bs_entry *e, uint64_t now_s);
 uint64_t bs_index_owner_bytes(const struct bs_index *ix, const struct sig_pub *owner);
 /* Recomputes e->digest: SHA-256 over type, key, whether present, the
  * version (root, kv) and the lease records in owner order. Two holders with
- * the same record and the same leases have the same digest. */
+ * the same record and the same leases have the same digest. add, set_size
+ * and merge_leases call it; code that sets e->version itself calls it. */
 void bs_entry_digest(struct bs_entry *e);
 
 /* ---- requests and replies (bs.c) ---- */
