@@ -1,0 +1,490 @@
+/* sync_handoff.c — what a node does with the records it holds on its own
+ * account: hands off those outside every replica set it belongs to, and
+ * drops what expired. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blockstore/sync_int.h"
+
+/* ---- handoff ---- */
+
+/* The end of the local vnode range holding key, if any. */
+static bool local_range(const struct bs *b, const struct id *key, struct id *end)
+{
+    struct chord_peer pred;
+    const struct chord_peer *succ;
+    for (unsigned v = 0; v < chord_vnode_count(b->chord); v++) {
+        if (!chord_vnode_joined(b->chord, v))
+            continue;
+        const struct id *self = &chord_vnode_self(b->chord, v)->id;
+        bool has_pred = chord_vnode_predecessor(b->chord, v, &pred);
+        if ((has_pred && id_in_oc(key, &pred.id, self)) ||
+            (!has_pred && chord_vnode_successors(b->chord, v, &succ) == 0)) {
+            if (end)
+                *end = *self;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Handoff needs every local range known: a vnode that has not joined or
+ * lost its predecessor might own keys that look foreign. */
+static bool handoff_ready(const struct bs *b)
+{
+    struct chord_peer pred;
+    const struct chord_peer *succ;
+    unsigned n = chord_vnode_count(b->chord);
+    if (n == 0)
+        return false;
+    for (unsigned v = 0; v < n; v++)
+        if (!chord_vnode_joined(b->chord, v) ||
+            (!chord_vnode_predecessor(b->chord, v, &pred) &&
+             chord_vnode_successors(b->chord, v, &succ) > 0))
+            return false;
+    return true;
+}
+
+static bool kept_range(const struct bs_sync *s, const struct id *key, struct id *end)
+{
+    for (size_t i = 0; i < s->nkept; i++)
+        if (s->kept[i].round + SYNC_KEPT_ROUNDS > s->rounds &&
+            id_in_oc(key, &s->kept[i].lo, &s->kept[i].hi)) {
+            *end = s->kept[i].hi;
+            return true;
+        }
+    return false;
+}
+
+static void kept_add(struct bs_sync *s, const struct id *lo, const struct id *hi)
+{
+    size_t at = s->nkept < SYNC_KEPT_MAX ? s->nkept++ : 0;
+    for (size_t i = 1; i < s->nkept && s->nkept == SYNC_KEPT_MAX; i++)
+        if (s->kept[i].round < s->kept[at].round)
+            at = i;
+    s->kept[at] = (struct kept_range){*lo, *hi, s->rounds};
+}
+
+/* Moves the walk's cursor forward to `to`; passing the walk's start ends
+ * the walk. */
+static void cursor_advance(struct handoff *h, const struct id *to)
+{
+    struct id dc, dt;
+    id_distance(&dc, &h->start, &h->cursor);
+    id_distance(&dt, &h->start, to);
+    if (id_cmp(&dt, &dc) <= 0)
+        h->done = true;
+    else
+        h->cursor = *to;
+}
+
+/* Position of the first entry whose key is above key. */
+static size_t after_key(const struct bs_index *ix, const struct id *key)
+{
+    size_t i = bs_index_lower_bound(ix, key);
+    while (i < ix->n && id_eq(&ix->v[i]->key, key))
+        i++;
+    return i;
+}
+
+enum { FOUND, WALK_OVER, OUT_OF_BUDGET };
+
+/* The first key after the cursor in no local vnode's range and no kept
+ * range, before the walk passes its start. */
+static int foreign_next(struct bs_sync *s, unsigned *budget, struct id *out)
+{
+    const struct bs_index *ix = &s->b->ix;
+    struct handoff *h = &s->ho;
+    struct id cur = h->cursor, dprev, d, end, dend;
+
+    if (ix->n == 0)
+        return WALK_OVER;
+    id_distance(&dprev, &h->start, &cur);
+    size_t i = after_key(ix, &cur);
+    for (;;) {
+        if (*budget == 0) {
+            h->cursor = cur;
+            return OUT_OF_BUDGET;
+        }
+        (*budget)--;
+        if (i >= ix->n)
+            i = 0;
+        const struct id *k = &ix->v[i]->key;
+        id_distance(&d, &h->start, k);
+        if (id_cmp(&d, &dprev) <= 0)
+            return WALK_OVER;
+        if (local_range(s->b, k, &end) || kept_range(s, k, &end)) {
+            id_distance(&dend, &h->start, &end);
+            if (id_cmp(&dend, &d) < 0)
+                return WALK_OVER; /* that range reaches past the start */
+            cur = end;
+            dprev = dend;
+            i = after_key(ix, &cur);
+            continue;
+        }
+        h->cursor = cur;
+        *out = *k;
+        return FOUND;
+    }
+}
+
+static void handoff_continue(struct bs_sync *s);
+
+static void on_locate(struct bs *b, void *ctx, int status, const struct bs_location *loc)
+{
+    struct bs_sync *s = b->sync;
+    struct sync_op *op = sync_op_from_ctx(s, ctx);
+    if (!op)
+        return;
+    sync_op_free(s, op);
+    struct handoff *h = &s->ho;
+    const struct addr *me = sync_self_addr(b);
+    h->running = false;
+    if (status != 0 || !loc || !me) {
+        LOG_D(b->lg, "sync", "handoff: locate failed: %s", bs_strerror(status));
+        cursor_advance(h, &h->probe); /* try that key again in the next walk */
+        handoff_continue(s);
+        return;
+    }
+    /* The replica set is the first k distinct physical nodes of the
+     * location's list; the rest are diversion spares. */
+    struct addr distinct[SYNC_N(loc->set)];
+    unsigned nd = 0;
+    bool first_k = false;
+    for (unsigned i = 0; i < loc->n && i < SYNC_N(loc->set); i++) {
+        bool dup = false;
+        for (unsigned j = 0; j < nd && !dup; j++)
+            dup = addr_eq(&distinct[j], &loc->set[i].addr);
+        if (!dup)
+            distinct[nd++] = loc->set[i].addr;
+    }
+    h->nmem = 0;
+    h->self_in_set = false;
+    for (unsigned i = 0; i < nd; i++) {
+        bool self = addr_eq(&distinct[i], me);
+        h->self_in_set = h->self_in_set || self;
+        if (i >= b->cfg.replicas)
+            continue;
+        if (self)
+            first_k = true;
+        else if (h->nmem < BS_REPLICAS_MAX)
+            h->mem[h->nmem++] = distinct[i];
+    }
+    if (loc->has_pred && id_in_oc(&h->probe, &loc->pred, &loc->vnode.id)) {
+        h->loc_lo = loc->pred;
+        h->loc_hi = loc->vnode.id;
+    } else {
+        h->loc_lo = h->probe;
+        sync_id_dec(&h->loc_lo);
+        h->loc_hi = h->probe;
+    }
+    if (first_k) {
+        kept_add(s, &h->loc_lo, &h->loc_hi);
+        cursor_advance(h, &h->loc_hi);
+    } else {
+        h->have_loc = true;
+    }
+    handoff_continue(s);
+}
+
+/* Collects the next records of the current location to offer. */
+static bool batch_build(struct bs_sync *s)
+{
+    struct bs *b = s->b;
+    struct handoff *h = &s->ho;
+    struct sync_range_it it;
+    struct bs_entry *e;
+    struct id lo = h->cursor;
+
+    h->nkeys = 0;
+    if (!id_in_oc(&lo, &h->loc_lo, &h->loc_hi))
+        lo = h->loc_lo;
+    if (id_eq(&lo, &h->loc_hi) && !id_eq(&h->loc_lo, &h->loc_hi))
+        return false;
+    sync_it_init(&it, &b->ix, &lo, &h->loc_hi, 0, NULL);
+    while ((e = sync_it_next(&it))) {
+        bool new_key = h->nkeys == 0 || !id_eq(&h->keys[h->nkeys - 1].key, &e->key);
+        if (new_key && h->nkeys + STORE_KV > SYNC_HANDOFF_BATCH)
+            break; /* keep every type of one key in one batch */
+        if ((!sync_good(e) && !(e->flags & BS_E_BAD)) || (e->flags & BS_E_WRITING) ||
+            local_range(b, &e->key, NULL) || sync_key_busy(s, &e->key))
+            continue;
+        struct hkey *hk = &h->keys[h->nkeys++];
+        memset(hk, 0, sizeof(*hk));
+        hk->type = e->type;
+        hk->key = e->key;
+        hk->digest = e->digest;
+    }
+    if (h->nkeys == 0)
+        return false;
+    h->cursor = h->keys[h->nkeys - 1].key;
+    return true;
+}
+
+/* Drops what enough members confirmed holding. */
+static void batch_finish(struct bs_sync *s)
+{
+    struct bs *b = s->b;
+    struct handoff *h = &s->ho;
+    for (size_t i = 0; i < h->nkeys; i++) {
+        const struct hkey *hk = &h->keys[i];
+        struct bs_entry *e = bs_index_find(&b->ix, hk->type, &hk->key);
+        if (!e || !id_eq(&e->digest, &hk->digest) || (e->flags & BS_E_WRITING) ||
+            local_range(b, &hk->key, NULL) || sync_key_busy(s, &hk->key))
+            continue;
+        bool all = h->nmem > 0 && hk->confirmed >= h->nmem;
+        bool rest_full = hk->confirmed >= 1 && hk->confirmed + hk->full >= h->nmem &&
+                         !h->self_in_set;
+        if (!all && !rest_full)
+            continue;
+        bs_drop(b, e);
+        b->stats.handed_off++;
+    }
+    h->nkeys = 0;
+    h->running = false;
+    h->batches++;
+}
+
+static int batch_send(struct bs_sync *s)
+{
+    struct handoff *h = &s->ho;
+    struct sync_entry q[SYNC_HANDOFF_BATCH];
+    uint8_t buf[2 + SYNC_HANDOFF_BATCH * (1 + ID_BYTES)];
+    size_t len;
+    uint64_t reqid;
+
+    memset(q, 0, sizeof(q));
+    for (size_t i = 0; i < h->nkeys; i++) {
+        q[i].type = h->keys[i].type;
+        q[i].key = h->keys[i].key;
+    }
+    if (sync_keys_encode(q, h->nkeys, buf, sizeof(buf), &len) < 0)
+        return 0;
+    h->gen++;
+    h->pending = 0;
+    for (unsigned m = 0; m < h->nmem; m++) {
+        struct sync_op *op = sync_op_new(s, OP_KEYS);
+        if (!op)
+            break;
+        op->hm = (uint8_t)m;
+        op->owner_gen = h->gen;
+        op->peer = h->mem[m];
+        if (bs_rpc(s->b, &h->mem[m], BS_MSG_SYNC_KEYS, buf, len, sync_on_rpc, sync_op_ctx(s, op),
+                   &reqid) < 0) {
+            sync_op_free(s, op);
+            continue;
+        }
+        h->pending++;
+    }
+    return (int)h->pending;
+}
+
+static void handoff_continue(struct bs_sync *s)
+{
+    struct handoff *h = &s->ho;
+    unsigned budget = SYNC_SCAN_MAX;
+    while (!h->running && !h->done && handoff_ready(s->b)) {
+        if (h->have_loc) {
+            if (h->batches >= SYNC_BATCHES_PER_ROUND)
+                return;
+            if (batch_build(s)) {
+                h->running = true;
+                if (batch_send(s) == 0)
+                    batch_finish(s);
+                continue;
+            }
+            h->have_loc = false;
+            cursor_advance(h, &h->loc_hi);
+            continue;
+        }
+        if (h->locates >= SYNC_LOCATES_PER_ROUND)
+            return;
+        struct id k;
+        int r = foreign_next(s, &budget, &k);
+        if (r == WALK_OVER)
+            h->done = true;
+        if (r != FOUND)
+            return;
+        struct sync_op *op = sync_op_new(s, OP_LOCATE);
+        if (!op)
+            return;
+        h->probe = k;
+        h->locates++;
+        h->running = true;
+        if (bs_locate(s->b, &k, on_locate, sync_op_ctx(s, op)) < 0) {
+            sync_op_free(s, op);
+            h->running = false;
+            return; /* the next round tries again */
+        }
+    }
+}
+
+/* A member answered SYNC_KEYS: settle what it holds, offer the rest. */
+void sync_keys_reply(struct bs_sync *s, struct sync_op *op, int status, uint16_t type,
+                       const uint8_t *payload, size_t len)
+{
+    struct bs *b = s->b;
+    struct handoff *h = &s->ho;
+    unsigned m = op->hm;
+    bool mine = op->owner_gen == h->gen && h->running && h->nkeys > 0;
+    sync_op_free(s, op);
+    if (!mine)
+        return;
+    h->pending--;
+    struct sync_entry ans[SYNC_HANDOFF_BATCH];
+    if (status == 0 && type == BS_MSG_SYNC_KEYS_OK &&
+        sync_keys_ok_decode(payload, len, ans, h->nkeys) == 0) {
+        for (size_t i = 0; i < h->nkeys; i++) {
+            struct hkey *hk = &h->keys[i];
+            const struct sync_entry *p = &ans[i];
+            struct bs_entry *e = bs_index_find(&b->ix, hk->type, &hk->key);
+            uint8_t kind = 0;
+            if (!e)
+                continue;
+            if (p->flags & SYNC_F_PRESENT) {
+                bool same = e->type == STORE_CONTENT
+                                ? memcmp(p->digest, e->digest.b, SYNC_DIGEST_LEN) == 0
+                                : p->version >= e->version;
+                if (same)
+                    hk->confirmed++;
+                else
+                    kind = e->type == STORE_CONTENT ? OP_HLEASE : (sync_good(e) ? OP_HPUSH : 0);
+            } else if (sync_good(e) && !(p->flags & SYNC_F_BUSY)) {
+                kind = OP_HPUSH;
+            }
+            if (!kind)
+                continue;
+            struct sync_op *o = sync_op_new(s, kind);
+            if (!o)
+                continue;
+            o->hm = (uint8_t)m;
+            o->hk = (uint16_t)i;
+            o->owner_gen = h->gen;
+            o->peer = h->mem[m];
+            o->type = hk->type;
+            o->key = hk->key;
+            h->pending++;
+            sync_op_start(s, o);
+            /* op_start frees an op that could not start */
+            if (o->kind == OP_FREE)
+                h->pending--;
+        }
+    }
+    if (h->pending == 0) {
+        batch_finish(s);
+        handoff_continue(s);
+    }
+}
+
+/* ---- expiry ---- */
+
+static uint64_t latest_stamp_s(const struct bs_entry *e)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < e->nleases; i++)
+        if (e->leases[i].stamp_ms / 1000 > m)
+            m = e->leases[i].stamp_ms / 1000;
+    return m;
+}
+
+/* A lease ran out since the index last counted owner usage. */
+static bool lease_lapsed(const struct bs_entry *e, uint64_t t)
+{
+    for (size_t i = 0; i < e->nleases; i++)
+        if (e->leases[i].expiry_s > e->counted_s && e->leases[i].expiry_s <= t)
+            return true;
+    return false;
+}
+
+void sync_expire_run(struct bs_sync *s)
+{
+    struct bs *b = s->b;
+    struct bs_index *ix = &b->ix;
+    uint64_t t = sync_now_s(b);
+    struct {
+        uint8_t type;
+        bool bytes;
+        struct id key;
+    } *drop = malloc(SYNC_EXPIRE_MAX * sizeof(*drop));
+    size_t nd = 0;
+
+    if (!drop || ix->n == 0) {
+        free(drop);
+        return;
+    }
+    size_t i = bs_index_lower_bound(ix, &s->expire_cursor);
+    size_t steps = ix->n < SYNC_SCAN_MAX ? ix->n : SYNC_SCAN_MAX;
+    for (size_t n = 0; n < steps && nd < SYNC_EXPIRE_MAX; n++, i++) {
+        if (i >= ix->n)
+            i = 0;
+        struct bs_entry *e = ix->v[i];
+        s->expire_cursor = e->key;
+        if ((e->flags & BS_E_WRITING) || sync_key_busy(s, &e->key))
+            continue;
+        bool gone = false;
+        if (e->type == STORE_CONTENT) {
+            if (lease_lapsed(e, t))
+                bs_index_merge_leases(ix, e, NULL, 0, t, NULL);
+            if (bs_entry_live(e, t))
+                continue;
+            if (sync_counted(e))
+                gone = true;
+            else
+                gone = t >= latest_stamp_s(e) + BS_LEASE_MAX_S;
+        } else if (e->type == STORE_KV) {
+            gone = e->expiry_s <= t;
+        }
+        if (gone && nd < SYNC_EXPIRE_MAX) {
+            drop[nd].type = e->type;
+            drop[nd].bytes = sync_counted(e);
+            drop[nd++].key = e->key;
+        }
+    }
+    for (size_t k = 0; k < nd; k++) {
+        struct bs_entry *e = bs_index_find(ix, drop[k].type, &drop[k].key);
+        if (!e)
+            continue;
+        bs_drop(b, e);
+        if (drop[k].bytes)
+            b->stats.expired++;
+    }
+    free(drop);
+}
+
+
+void sync_handoff_round(struct bs_sync *s)
+{
+    struct handoff *h = &s->ho;
+    h->locates = 0;
+    h->batches = 0;
+    if (h->done && !h->running) {
+        /* A new walk over the index, from where the last one ended. */
+        h->done = false;
+        h->start = h->cursor;
+    }
+    handoff_continue(s);
+}
+
+void sync_handoff_done(struct bs_sync *s, struct sync_op *op, int status)
+{
+    struct bs *b = s->b;
+    struct handoff *h = &s->ho;
+    bool mine = op->owner_gen == h->gen && h->running && op->hk < h->nkeys;
+
+    if (mine) {
+        struct hkey *hk = &h->keys[op->hk];
+        if (status == 0) {
+            hk->confirmed++;
+            if (op->kind == OP_HPUSH)
+                b->stats.sync_pushed++;
+        } else if (status == BS_ERR_FULL || status == BS_ERR_QUOTA) {
+            hk->full++;
+        }
+    }
+    sync_op_free(s, op);
+    if (mine && --h->pending == 0) {
+        batch_finish(s);
+        handoff_continue(s);
+    }
+}
