@@ -182,7 +182,10 @@ int bs_new(const struct bs_config *cfg, const struct env *env, struct chord *c,
 void bs_free(struct bs *b);
 
 /* Start-up: tells the index about a record already on disk (from
- * store_scan). Call before the first bs_input/bs_tick. */
+ * store_scan). Call before the first bs_input/bs_tick. Roots and kv
+ * records are read once through persist->read for their version. A
+ * content key with size 0 and lease records is a tombstone: leases of a
+ * block deleted on reclaim, kept so a replayed older grant is refused. */
 void bs_load(struct bs *b, enum store_type type, const struct id *key, uint32_t size,
              const struct lease *leases, size_t nleases);
 
@@ -203,6 +206,10 @@ void bs_on_update(struct bs *b, unsigned vnode);
 bool bs_on_lookup_done(struct bs *b, uint64_t handle, const struct chord_lookup_result *res);
 /* The node is leaving: refuse new server work with BS_ERR_LEAVING. */
 void bs_leave(struct bs *b);
+/* The transport proved that no node listens at a (connection refused, as
+ * for chord_peer_unreachable): every request pending to a fails at once
+ * with -EHOSTUNREACH instead of waiting for its timeouts. */
+void bs_peer_unreachable(struct bs *b, const struct addr *a);
 
 /* ---- client ---- */
 

@@ -1,0 +1,492 @@
+/* root.c — root blocks at the primary: compare-and-swap puts and majority
+ * reads (DhtFlex's atomic mutable data on a replica set).
+ *
+ * The primary serializes the root puts of one key: each waits in a queue
+ * until the one before it has answered. A put reads the root of every
+ * member of the replica set (ROOT_READ; its own copy locally); with
+ * answers from a majority it takes the highest valid version among them
+ * as the current one. Any version written by an earlier successful put is
+ * on a majority, so two majorities meet and the read sees it.
+ *   - current == new bytes: a retry of a put that already happened: the
+ *     write phase runs again (it repairs) and the put succeeds;
+ *   - expect given and current != expect: CONFLICT with the current root;
+ *   - new version not above current: STALE with the current root;
+ *   - else the new root goes to every member (STORE), which keeps it only
+ *     if it is above what it holds. A majority of stores: OK. Some but
+ *     fewer: INDETERMINATE (it may still become visible). None: CONFLICT
+ *     if a member held a higher version (a rival primary won), else the
+ *     error seen (-ETIMEDOUT when nobody answered).
+ * A root get at the primary does the same read, answers with the highest
+ * version from a majority and pushes it to the members that had less.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blockstore/core.h"
+
+enum { R_PUT, R_GET };
+enum { P_QUEUED, P_READ, P_WRITE };
+enum { RS_PENDING, RS_OK, RS_FAILED };
+
+struct rslot {
+    struct bs_rop *op;
+    uint8_t state;
+    bool local;
+    int err;
+    uint64_t reqid;
+    uint64_t version; /* read phase: the version this member holds (0: none) */
+};
+
+struct bs_rop {
+    struct bs_link link;
+    uint8_t kind, phase;
+    struct addr from;
+    uint64_t reqid;
+    int vnode;
+    struct id key;
+    uint8_t *bytes; /* put: the new root */
+    size_t len;
+    uint64_t version, expect;
+    struct chord_peer mem[BS_REPLICAS_MAX];
+    unsigned m;
+    struct rslot slot[BS_REPLICAS_MAX];
+    unsigned pending, answered, stored, stale;
+    int err;
+    uint64_t best_version; /* highest valid version read (or seen refused for) */
+    uint8_t *best;
+    size_t best_len;
+};
+
+static void op_free(struct bs_rop *op)
+{
+    bs_list_del(&op->link);
+    free(op->bytes);
+    free(op->best);
+    free(op);
+}
+
+static void ignore_reply(struct bs *b, void *ctx, int status, uint16_t type, const uint8_t *p,
+                         size_t len)
+{
+    (void)b, (void)ctx, (void)status, (void)type, (void)p, (void)len;
+}
+
+static void ignore_store(struct bs *b, void *ctx, int status)
+{
+    (void)b, (void)ctx, (void)status;
+}
+
+/* Keeps bytes as the best root if they verify and are higher. Returns the
+ * version, 0 if they do not verify. */
+static uint64_t consider(struct bs_rop *op, const uint8_t *bytes, size_t len)
+{
+    struct root_info ri;
+    if (!len || root_verify(&op->key, bytes, len, &ri) != 0)
+        return 0;
+    if (ri.version > op->best_version) {
+        uint8_t *c = malloc(len);
+        if (c) {
+            memcpy(c, bytes, len);
+            free(op->best);
+            op->best = c;
+            op->best_len = len;
+            op->best_version = ri.version;
+        }
+    }
+    return ri.version;
+}
+
+static void start_next(struct bs *b, const struct id *key);
+static void read_done(struct bs *b, struct bs_rop *op);
+static void write_done(struct bs *b, struct bs_rop *op);
+
+static void finish(struct bs *b, struct bs_rop *op)
+{
+    struct id key = op->key;
+    bool put = op->kind == R_PUT;
+    op_free(op);
+    if (put && !b->core->freeing)
+        start_next(b, &key);
+}
+
+static void reply_fail(struct bs *b, struct bs_rop *op, int code, const char *why,
+                       const uint8_t *bytes, size_t len)
+{
+    if (!b->core->freeing)
+        bs_reply_failure_ex(b, &op->from, op->reqid, code, why, op->vnode, bytes, len);
+}
+
+/* ---- read phase ---- */
+
+static void read_replied(struct bs *b, void *ctx, int status, uint16_t type, const uint8_t *p,
+                         size_t len)
+{
+    struct rslot *s = ctx;
+    struct bs_rop *op = s->op;
+    struct bs_msg m;
+
+    op->pending--;
+    if (status == 0 && bs_msg_decode(type, p, len, &m) == 0 && type == BS_MSG_ROOT_READ_OK &&
+        id_eq(&m.key, &op->key)) {
+        s->state = RS_OK;
+        s->version = consider(op, m.bytes, m.len);
+        op->answered++;
+    } else {
+        s->state = RS_FAILED;
+    }
+    if (op->pending == 0)
+        read_done(b, op);
+}
+
+static void start_read(struct bs *b, struct bs_rop *op)
+{
+    op->phase = P_READ;
+    op->m = (unsigned)chord_vnode_replica_set(b->chord, (unsigned)op->vnode, op->mem,
+                                              b->cfg.replicas);
+    for (unsigned i = 0; i < op->m; i++) {
+        struct rslot *s = &op->slot[i];
+        s->op = op;
+        s->state = RS_PENDING;
+        if (bs_is_self(b, &op->mem[i].addr)) {
+            uint8_t *bytes;
+            size_t len;
+            int rc = bs_read_local(b, STORE_ROOT, &op->key, &bytes, &len);
+            s->local = true;
+            if (rc == 0 || rc == -ENOENT || rc == -EBADMSG) {
+                s->state = RS_OK;
+                op->answered++;
+                if (rc == 0) {
+                    s->version = consider(op, bytes, len);
+                    free(bytes);
+                }
+            } else {
+                s->state = RS_FAILED;
+            }
+            continue;
+        }
+        struct bs_msg m = {.type = BS_MSG_ROOT_READ, .key = op->key};
+        op->pending++;
+        if (bs_rpc_msg(b, &op->mem[i].addr, &m, 0, b->cfg.rpc_tries, read_replied, s,
+                       &s->reqid) < 0) {
+            op->pending--;
+            s->state = RS_FAILED;
+        }
+    }
+    if (op->pending == 0)
+        read_done(b, op);
+}
+
+/* Pushes the best root to the members that answered with less. */
+static void repair_stale(struct bs *b, struct bs_rop *op)
+{
+    for (unsigned i = 0; i < op->m; i++) {
+        struct rslot *s = &op->slot[i];
+        if (s->state != RS_OK || s->version >= op->best_version)
+            continue;
+        b->stats.repairs_sent++;
+        if (s->local) {
+            bs_store_record(b, STORE_ROOT, &op->key, op->best, op->best_len, NULL, 0, false,
+                            ignore_store, NULL);
+            continue;
+        }
+        struct bs_msg m = {.type = BS_MSG_STORE, .rtype = STORE_ROOT, .key = op->key,
+                           .bytes = op->best, .len = op->best_len};
+        bs_rpc_msg(b, &op->mem[i].addr, &m, 0, b->cfg.rpc_tries, ignore_reply, NULL, NULL);
+    }
+}
+
+static void start_write(struct bs *b, struct bs_rop *op);
+
+static void read_done(struct bs *b, struct bs_rop *op)
+{
+    unsigned maj = op->m / 2 + 1;
+    char why[128];
+
+    if (b->core->freeing) {
+        finish(b, op);
+        return;
+    }
+    if (op->answered < maj) {
+        snprintf(why, sizeof(why), "only %u of %u replica set members answered the read",
+                 op->answered, op->m);
+        reply_fail(b, op, -ETIMEDOUT, why, NULL, 0);
+        finish(b, op);
+        return;
+    }
+    if (op->kind == R_GET) {
+        if (!op->best_version) {
+            reply_fail(b, op, BS_ERR_NOT_FOUND, NULL, NULL, 0);
+        } else {
+            struct bs_msg m;
+            memset(&m, 0, sizeof(m));
+            m.type = BS_MSG_GET_OK;
+            m.rtype = STORE_ROOT;
+            m.key = op->key;
+            m.bytes = op->best;
+            m.len = op->best_len;
+            bs_location_of(b, (unsigned)op->vnode, &m.loc);
+            m.has_loc = true;
+            bs_reply_msg(b, &op->from, op->reqid, &m);
+            repair_stale(b, op);
+        }
+        finish(b, op);
+        return;
+    }
+    uint64_t cur = op->best_version;
+    bool same = op->best && op->best_len == op->len && !memcmp(op->best, op->bytes, op->len);
+    if (!same) {
+        if (op->expect != BS_ROOT_ANY && cur != op->expect) {
+            snprintf(why, sizeof(why), "expected version %llu, found %llu",
+                     (unsigned long long)op->expect, (unsigned long long)cur);
+            b->stats.cas_conflict++;
+            reply_fail(b, op, BS_ERR_CONFLICT, why, op->best, op->best_len);
+            finish(b, op);
+            return;
+        }
+        if (op->version <= cur) {
+            snprintf(why, sizeof(why), "version %llu is not above the current %llu",
+                     (unsigned long long)op->version, (unsigned long long)cur);
+            reply_fail(b, op, BS_ERR_STALE, why, op->best, op->best_len);
+            finish(b, op);
+            return;
+        }
+    }
+    start_write(b, op);
+}
+
+/* ---- write phase ---- */
+
+static void slot_written(struct rslot *s, int status)
+{
+    struct bs_rop *op = s->op;
+    if (status == 0) {
+        s->state = RS_OK;
+        op->stored++;
+    } else {
+        s->state = RS_FAILED;
+        if (status == BS_ERR_STALE)
+            op->stale++;
+        else if (!op->err)
+            op->err = status;
+    }
+}
+
+static void local_written(struct bs *b, void *ctx, int status)
+{
+    struct rslot *s = ctx;
+    struct bs_rop *op = s->op;
+    op->pending--;
+    slot_written(s, status);
+    if (op->pending == 0)
+        write_done(b, op);
+}
+
+static void remote_written(struct bs *b, void *ctx, int status, uint16_t type, const uint8_t *p,
+                           size_t len)
+{
+    struct rslot *s = ctx;
+    struct bs_rop *op = s->op;
+    struct bs_msg m;
+
+    op->pending--;
+    if (status == 0) {
+        if (bs_msg_decode(type, p, len, &m) != 0) {
+            status = BS_ERR_MALFORMED;
+        } else if (type == BS_MSG_FAILURE) {
+            status = m.code;
+            if (status == BS_ERR_STALE)
+                consider(op, m.bytes, m.len); /* the higher root it holds */
+        } else if (type != BS_MSG_STORE_OK || !id_eq(&m.key, &op->key)) {
+            status = BS_ERR_MALFORMED;
+        }
+    }
+    slot_written(s, status);
+    if (op->pending == 0)
+        write_done(b, op);
+}
+
+static void start_write(struct bs *b, struct bs_rop *op)
+{
+    op->phase = P_WRITE;
+    op->pending = 1; /* held until every store is out */
+    for (unsigned i = 0; i < op->m; i++) {
+        struct rslot *s = &op->slot[i];
+        int rc;
+        s->state = RS_PENDING;
+        op->pending++;
+        if (s->local) {
+            rc = bs_store_record(b, STORE_ROOT, &op->key, op->bytes, op->len, NULL, 0, false,
+                                 local_written, s);
+        } else {
+            struct bs_msg m = {.type = BS_MSG_STORE, .rtype = STORE_ROOT, .key = op->key,
+                               .bytes = op->bytes, .len = op->len};
+            rc = bs_rpc_msg(b, &op->mem[i].addr, &m, 0, b->cfg.rpc_tries, remote_written, s,
+                            &s->reqid);
+        }
+        if (rc < 0) {
+            op->pending--;
+            slot_written(s, rc);
+        }
+    }
+    if (--op->pending == 0)
+        write_done(b, op);
+}
+
+static void write_done(struct bs *b, struct bs_rop *op)
+{
+    unsigned maj = op->m / 2 + 1;
+    char why[128];
+
+    if (b->core->freeing) {
+        finish(b, op);
+        return;
+    }
+    if (op->stored >= maj) {
+        struct bs_msg m;
+        memset(&m, 0, sizeof(m));
+        m.type = BS_MSG_PUT_OK;
+        m.rtype = STORE_ROOT;
+        m.key = op->key;
+        m.copies = (uint8_t)op->stored;
+        m.version = op->version;
+        bs_location_of(b, (unsigned)op->vnode, &m.loc);
+        m.has_loc = true;
+        b->stats.cas_ok++;
+        bs_reply_msg(b, &op->from, op->reqid, &m);
+    } else if (op->stored > 0) {
+        snprintf(why, sizeof(why), "stored on %u of %u members, a majority needs %u", op->stored,
+                 op->m, maj);
+        b->stats.cas_indeterminate++;
+        reply_fail(b, op, BS_ERR_INDETERMINATE, why, NULL, 0);
+    } else if (op->stale) {
+        b->stats.cas_conflict++;
+        bool newer = op->best_version > op->version;
+        reply_fail(b, op, BS_ERR_CONFLICT, "a member holds a higher version",
+                   newer ? op->best : NULL, newer ? op->best_len : 0);
+    } else {
+        reply_fail(b, op, op->err ? op->err : -ETIMEDOUT, NULL, NULL, 0);
+    }
+    finish(b, op);
+}
+
+/* ---- entry points ---- */
+
+static struct bs_rop *find_dup(struct bs *b, const struct addr *from, uint64_t reqid)
+{
+    for (struct bs_link *l = b->core->rops.next; l != &b->core->rops; l = l->next) {
+        struct bs_rop *op = BS_CONTAINER(l, struct bs_rop, link);
+        if (op->reqid == reqid && addr_eq(&op->from, from))
+            return op;
+    }
+    return NULL;
+}
+
+static bool put_active(struct bs *b, const struct id *key)
+{
+    for (struct bs_link *l = b->core->rops.next; l != &b->core->rops; l = l->next) {
+        struct bs_rop *op = BS_CONTAINER(l, struct bs_rop, link);
+        if (op->kind == R_PUT && op->phase != P_QUEUED && id_eq(&op->key, key))
+            return true;
+    }
+    return false;
+}
+
+static void start_next(struct bs *b, const struct id *key)
+{
+    for (struct bs_link *l = b->core->rops.next; l != &b->core->rops; l = l->next) {
+        struct bs_rop *op = BS_CONTAINER(l, struct bs_rop, link);
+        if (op->kind == R_PUT && op->phase == P_QUEUED && id_eq(&op->key, key)) {
+            start_read(b, op);
+            return;
+        }
+    }
+}
+
+void bs_root_on_put(struct bs *b, const struct addr *from, uint64_t reqid, int vnode,
+                    const struct bs_msg *m)
+{
+    struct root_info ri;
+    struct bs_rop *op;
+
+    if (find_dup(b, from, reqid))
+        return;
+    if (root_verify(&m->key, m->bytes, m->len, &ri) != 0) {
+        b->stats.stores_bad++;
+        bs_reply_failure(b, from, reqid, BS_ERR_BAD_BLOCK, "root block does not verify", vnode);
+        return;
+    }
+    if (m->version != BS_ROOT_ANY && ri.version <= m->version) {
+        bs_reply_failure(b, from, reqid, BS_ERR_STALE,
+                         "the new version must be above the expected one", vnode);
+        return;
+    }
+    op = calloc(1, sizeof(*op));
+    if (op)
+        op->bytes = malloc(m->len);
+    if (!op || !op->bytes) {
+        free(op);
+        bs_reply_failure(b, from, reqid, -ENOMEM, NULL, vnode);
+        return;
+    }
+    memcpy(op->bytes, m->bytes, m->len);
+    op->len = m->len;
+    op->kind = R_PUT;
+    op->phase = P_QUEUED;
+    op->from = *from;
+    op->reqid = reqid;
+    op->vnode = vnode;
+    op->key = m->key;
+    op->version = ri.version;
+    op->expect = m->version;
+    bool busy = put_active(b, &m->key);
+    bs_list_add(&b->core->rops, &op->link);
+    if (!busy)
+        start_read(b, op);
+}
+
+void bs_root_on_get(struct bs *b, const struct addr *from, uint64_t reqid, int vnode,
+                    const struct bs_msg *m)
+{
+    struct bs_rop *op;
+
+    if (find_dup(b, from, reqid))
+        return;
+    op = calloc(1, sizeof(*op));
+    if (!op) {
+        bs_reply_failure(b, from, reqid, -ENOMEM, NULL, vnode);
+        return;
+    }
+    op->kind = R_GET;
+    op->from = *from;
+    op->reqid = reqid;
+    op->vnode = vnode;
+    op->key = m->key;
+    bs_list_add(&b->core->rops, &op->link);
+    start_read(b, op);
+}
+
+void bs_root_on_read(struct bs *b, const struct addr *from, uint64_t reqid,
+                     const struct bs_msg *m)
+{
+    struct bs_msg rep = {.type = BS_MSG_ROOT_READ_OK, .key = m->key};
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+
+    if (bs_read_local(b, STORE_ROOT, &m->key, &bytes, &len) != 0) {
+        bytes = NULL;
+        len = 0;
+    }
+    rep.bytes = bytes;
+    rep.len = len;
+    bs_reply_msg(b, from, reqid, &rep);
+    free(bytes);
+}
+
+void bs_root_release(struct bs *b)
+{
+    struct bs_link *h = &b->core->rops;
+    while (!bs_list_empty(h))
+        op_free(BS_CONTAINER(h->next, struct bs_rop, link));
+}

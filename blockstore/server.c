@@ -1,0 +1,933 @@
+/* server.c — the block server: admission and durable stores of records
+ * (bs_store_record), STORE, GET and LOCATE, and the push / pull / lease
+ * exchange helpers maintenance uses. PUT as primary is in put.c, roots in
+ * root.c, leases in lease.c.
+ *
+ * A store is acknowledged only when everything it changed is durable: the
+ * record's bytes (persist write) and its lease records (persist lease
+ * append), each completed through bs_persist_done. Two stores of one
+ * content block at once share the first one's write: the second merges its
+ * leases, appends them, and waits for the first write (its "leader").
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blockstore/core.h"
+
+#define MOD "bs"
+
+struct bs_sop {
+    struct bs_link link;
+    uint8_t type;
+    struct id key;
+    uint64_t version;      /* root: version; kv: stamp */
+    uint8_t *bytes;        /* root, kv: a copy, to tell a retry from a rival */
+    size_t len;
+    bs_persist_fn cb;
+    void *ctx;
+    int pending; /* persist operations and a leader's write awaited */
+    int status;
+    bool writes;  /* this store writes the record's bytes */
+    bool dropped; /* the entry was dropped while the write was in flight */
+    bool created; /* the entry did not exist before */
+    uint32_t prev_size;
+    uint8_t prev_flags;
+    uint64_t prev_version, prev_expiry;
+    struct bs_sop *leader;
+};
+
+/* push, pull, lease exchange */
+enum { X_PUSH, X_PULL, X_EXCHANGE };
+struct bs_xop {
+    struct bs_link link;
+    uint8_t kind, type;
+    struct id key;
+    uint64_t reqid;
+    bool rpc;   /* the request is out */
+    bs_persist_fn done;
+    void *ctx;
+};
+
+/* A STORE being answered. */
+struct store_reply {
+    struct addr to;
+    uint64_t reqid;
+    uint8_t type;
+    struct id key;
+};
+
+int bs_server_init(struct bs *b)
+{
+    struct bs_core *k = b->core;
+    bs_list_init(&k->sops);
+    bs_list_init(&k->pputs);
+    bs_list_init(&k->rops);
+    bs_list_init(&k->lops);
+    bs_list_init(&k->xops);
+    return 0;
+}
+
+void bs_server_release(struct bs *b)
+{
+    struct bs_core *k = b->core;
+    bs_put_release(b);
+    bs_root_release(b);
+    bs_lease_release(b);
+    while (!bs_list_empty(&k->xops)) {
+        struct bs_xop *x = BS_CONTAINER(k->xops.next, struct bs_xop, link);
+        bs_list_del(&x->link);
+        free(x);
+    }
+    while (!bs_list_empty(&k->sops)) {
+        struct bs_sop *s = BS_CONTAINER(k->sops.next, struct bs_sop, link);
+        bs_list_del(&s->link);
+        free(s->bytes);
+        free(s);
+    }
+}
+
+int bs_persist_err(int status)
+{
+    if (status == 0 || status == -ECANCELED || status == -ENOMEM)
+        return status;
+    if (status == -ENOSPC)
+        return BS_ERR_FULL;
+    if (status < -4095)
+        return status;
+    return BS_ERR_STORE;
+}
+
+void bs_location_of(struct bs *b, unsigned vnode, struct bs_location *out)
+{
+    struct chord_peer pred;
+    memset(out, 0, sizeof(*out));
+    out->vnode = *chord_vnode_self(b->chord, vnode);
+    out->has_pred = chord_vnode_predecessor(b->chord, vnode, &pred);
+    if (out->has_pred)
+        out->pred = pred.id;
+    out->n = (uint8_t)chord_vnode_replica_set(b->chord, vnode, out->set,
+                                              b->cfg.replicas + BS_DIVERT_MAX);
+}
+
+int bs_lease_check(struct bs *b, const struct id *key, const struct lease *l)
+{
+    if (!lease_verify(l, key))
+        return BS_ERR_BAD_BLOCK;
+    if (l->stamp_ms > bs_wall_ms(b) + BS_LEASE_SKEW_MS)
+        return BS_ERR_NO_LEASE;
+    if (l->expiry_s > bs_now_s(b) + BS_LEASE_MAX_S)
+        return BS_ERR_NO_LEASE;
+    return 0;
+}
+
+int bs_read_local(struct bs *b, enum store_type type, const struct id *key, uint8_t **bytes,
+                  size_t *len)
+{
+    int rc = b->persist.read(b->persist.ctx, type, key, bytes, len);
+    if (rc == -EBADMSG || rc == -ENOENT) {
+        struct bs_entry *e = bs_index_find(&b->ix, type, key);
+        if (e && (e->flags & BS_E_PRESENT)) {
+            /* The store lost or quarantined it: the leases stay so a good
+             * copy can come back (repair, maintenance). */
+            bs_index_set_size(&b->ix, e, e->size,
+                              (uint8_t)((e->flags & ~BS_E_PRESENT) | BS_E_BAD));
+            if (rc == -EBADMSG)
+                b->stats.reads_bad++;
+            LOG_W(b->lg, MOD, "a local copy %s", rc == -EBADMSG ? "failed its check" : "is missing");
+        }
+    }
+    return rc;
+}
+
+/* ---- stores ---- */
+
+static struct bs_sop *sop_writer(struct bs *b, uint8_t type, const struct id *key,
+                                 const struct bs_sop *except)
+{
+    struct bs_link *l;
+    struct bs_sop *last = NULL;
+    for (l = b->core->sops.next; l != &b->core->sops; l = l->next) {
+        struct bs_sop *s = BS_CONTAINER(l, struct bs_sop, link);
+        if (s != except && s->writes && !s->dropped && s->type == type && id_eq(&s->key, key))
+            last = s; /* the latest queued write */
+    }
+    return last;
+}
+
+static void sop_finish(struct bs *b, struct bs_sop *s)
+{
+    bs_list_del(&s->link);
+    if (s->status == 0)
+        b->stats.stores++;
+    if (s->cb)
+        s->cb(b, s->ctx, s->status);
+    free(s->bytes);
+    free(s);
+}
+
+static void sop_step(struct bs *b, struct bs_sop *s, int status)
+{
+    if (status && !s->status)
+        s->status = status;
+    if (--s->pending == 0)
+        sop_finish(b, s);
+}
+
+static void sop_deferred(struct bs *b, void *ctx)
+{
+    sop_step(b, ctx, b->core->freeing ? -ECANCELED : 0);
+}
+
+static void sop_lease_done(struct bs *b, void *ctx, int status)
+{
+    sop_step(b, ctx, bs_persist_err(status));
+}
+
+static void sop_write_done(struct bs *b, void *ctx, int status)
+{
+    struct bs_sop *s = ctx;
+    struct bs_entry *e = bs_index_find(&b->ix, (enum store_type)s->type, &s->key);
+    int st = bs_persist_err(status);
+
+    s->writes = false; /* no longer in flight */
+    if (e && !s->dropped && !sop_writer(b, s->type, &s->key, s)) {
+        /* The last write of this record: the entry takes its outcome. */
+        if (status == 0) {
+            bs_index_set_size(&b->ix, e, e->size,
+                              (uint8_t)((e->flags | BS_E_PRESENT) & ~(BS_E_WRITING | BS_E_BAD)));
+        } else if (s->created && !(e->flags & BS_E_PRESENT)) {
+            bs_index_remove(&b->ix, e);
+        } else {
+            e->version = s->prev_version;
+            if (e->type == STORE_KV)
+                e->expiry_s = s->prev_expiry;
+            bs_index_set_size(&b->ix, e, s->prev_size, s->prev_flags);
+        }
+    }
+    if (status)
+        LOG_E(b->lg, MOD, "a durable write failed (%d)", status);
+    /* Stores that waited on this write learn its outcome. */
+    for (struct bs_link *l = b->core->sops.next; l != &b->core->sops;) {
+        struct bs_sop *f = BS_CONTAINER(l, struct bs_sop, link);
+        l = l->next;
+        if (f->leader == s) {
+            f->leader = NULL;
+            sop_step(b, f, st);
+        }
+    }
+    sop_step(b, s, st);
+}
+
+/* Would merging l[0..n) leave a lease that came in, live at now_s, as the
+ * winner of its owner? */
+static bool incoming_live(const struct bs_entry *e, const struct lease *l, size_t n,
+                          uint64_t now_s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (l[i].expiry_s <= now_s)
+            continue;
+        bool wins = true;
+        for (size_t j = 0; e && j < e->nleases; j++)
+            if (!memcmp(e->leases[j].owner.b, l[i].owner.b, SIG_PUB_LEN) &&
+                !lease_newer(&l[i], &e->leases[j]))
+                wins = false;
+        for (size_t j = 0; j < n; j++)
+            if (j != i && !memcmp(l[j].owner.b, l[i].owner.b, SIG_PUB_LEN) &&
+                lease_newer(&l[j], &l[i]))
+                wins = false;
+        if (wins)
+            return true;
+    }
+    return false;
+}
+
+/* Is there an owner, live after the merge, with room for len more bytes? */
+static bool quota_room(struct bs *b, const struct bs_entry *e, const struct lease *l, size_t n,
+                       uint64_t now_s, size_t len)
+{
+    if (!b->cfg.owner_cap)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (l[i].expiry_s > now_s &&
+            bs_index_owner_bytes(&b->ix, &l[i].owner) + len <= b->cfg.owner_cap)
+            return true;
+    for (size_t j = 0; e && j < e->nleases; j++)
+        if (e->leases[j].expiry_s > now_s &&
+            bs_index_owner_bytes(&b->ix, &e->leases[j].owner) + len <= b->cfg.owner_cap)
+            return true;
+    return false;
+}
+
+static struct bs_sop *sop_new(struct bs *b, enum store_type type, const struct id *key,
+                              bs_persist_fn cb, void *ctx)
+{
+    struct bs_sop *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->type = (uint8_t)type;
+    s->key = *key;
+    s->cb = cb;
+    s->ctx = ctx;
+    s->pending = 1; /* the start itself, released at the end of bs_store_record */
+    bs_list_add(&b->core->sops, &s->link);
+    return s;
+}
+
+/* Drops the start reference: the store finishes at the next tick when
+ * nothing else is awaited (cb never runs inside bs_store_record). Returns
+ * 0, or -ENOMEM when that finish cannot be scheduled (then nothing is in
+ * flight and the store is forgotten: no callback). */
+static int sop_started(struct bs *b, struct bs_sop *s)
+{
+    if (s->pending == 1) {
+        if (bs_defer(b, sop_deferred, s) == 0)
+            return 0;
+        bs_list_del(&s->link);
+        free(s->bytes);
+        free(s);
+        return -ENOMEM;
+    }
+    s->pending--;
+    return 0;
+}
+
+static int store_content(struct bs *b, const struct id *key, const uint8_t *bytes, size_t len,
+                         const struct lease *l, size_t n, bool repair, bs_persist_fn cb,
+                         void *ctx)
+{
+    uint64_t now_s = bs_now_s(b);
+    struct bs_entry *e = bs_index_find(&b->ix, STORE_CONTENT, key);
+    struct bs_sop *s;
+    bool changed = false;
+    int rc;
+
+    if (e && (e->flags & (BS_E_PRESENT | BS_E_WRITING))) {
+        /* Held (or being written): only the leases merge. */
+        s = sop_new(b, STORE_CONTENT, key, cb, ctx);
+        if (!s)
+            return -ENOMEM;
+        rc = bs_index_merge_leases(&b->ix, e, l, n, now_s, &changed);
+        if (rc < 0) {
+            bs_list_del(&s->link);
+            free(s);
+            return rc;
+        }
+        if (changed && bs_persist_leases(b, key, e->leases, e->nleases, sop_lease_done, s) == 0)
+            s->pending++;
+        else if (changed)
+            s->status = BS_ERR_STORE;
+        if (e->flags & BS_E_WRITING) {
+            s->leader = sop_writer(b, STORE_CONTENT, key, NULL);
+            if (s->leader)
+                s->pending++;
+        }
+        return sop_started(b, s);
+    }
+
+    if (!incoming_live(e, l, n, now_s) && !(repair && e && bs_entry_live(e, now_s)))
+        return BS_ERR_NO_LEASE;
+    if (b->ix.used + len > b->cfg.capacity) {
+        b->stats.stores_refused_full++;
+        return BS_ERR_FULL;
+    }
+    if (!quota_room(b, e, l, n, now_s, len)) {
+        b->stats.stores_refused_quota++;
+        return BS_ERR_QUOTA;
+    }
+    s = sop_new(b, STORE_CONTENT, key, cb, ctx);
+    if (!s)
+        return -ENOMEM;
+    if (!e) {
+        rc = bs_index_add(&b->ix, STORE_CONTENT, key, &e);
+        if (rc < 0)
+            goto err_sop;
+        s->created = true;
+    }
+    s->prev_size = e->size;
+    s->prev_flags = e->flags;
+    rc = bs_index_merge_leases(&b->ix, e, l, n, now_s, &changed);
+    if (rc < 0)
+        goto err_entry;
+    bs_index_set_size(&b->ix, e, (uint32_t)len,
+                      (uint8_t)((e->flags & ~(BS_E_BAD | BS_E_PRESENT)) | BS_E_WRITING));
+    rc = bs_persist_write(b, STORE_CONTENT, key, bytes, len, sop_write_done, s);
+    if (rc < 0) {
+        rc = bs_persist_err(rc);
+        goto err_entry;
+    }
+    s->writes = true;
+    s->pending++;
+    if (bs_persist_leases(b, key, e->leases, e->nleases, sop_lease_done, s) == 0)
+        s->pending++;
+    else
+        s->status = BS_ERR_STORE;
+    sop_started(b, s);
+    return 0;
+
+err_entry:
+    if (s->created)
+        bs_index_remove(&b->ix, e);
+    else
+        bs_index_set_size(&b->ix, e, s->prev_size, s->prev_flags);
+err_sop:
+    bs_list_del(&s->link);
+    free(s);
+    return rc;
+}
+
+/* The bytes of the version held (in flight or on disk) equal these? */
+static int same_as_held(struct bs *b, enum store_type type, const struct id *key,
+                        const uint8_t *bytes, size_t len, struct bs_sop **leader)
+{
+    struct bs_sop *w = sop_writer(b, (uint8_t)type, key, NULL);
+    *leader = NULL;
+    if (w) {
+        *leader = w;
+        if (w->len == len && !memcmp(w->bytes, bytes, len))
+            return 0;
+        return w->len < len || (w->len == len && memcmp(w->bytes, bytes, len) < 0) ? 1 : -1;
+    }
+    uint8_t *held;
+    size_t hlen;
+    if (bs_read_local(b, type, key, &held, &hlen) != 0)
+        return 1; /* nothing readable: take the new one */
+    int c = hlen == len ? memcmp(held, bytes, len) : (hlen < len ? -1 : 1);
+    free(held);
+    return c == 0 ? 0 : c < 0 ? 1 : -1;
+}
+
+static int store_versioned(struct bs *b, enum store_type type, const struct id *key,
+                           const uint8_t *bytes, size_t len, uint64_t version, uint64_t expiry,
+                           bs_persist_fn cb, void *ctx)
+{
+    struct bs_entry *e = bs_index_find(&b->ix, type, key);
+    struct bs_sop *s, *leader = NULL;
+    uint64_t held = 0;
+    int rc;
+
+    if (e && (e->flags & (BS_E_PRESENT | BS_E_WRITING)))
+        held = e->version;
+    if (held && version < held)
+        return BS_ERR_STALE;
+    if (held && version == held) {
+        int c = same_as_held(b, type, key, bytes, len, &leader);
+        if (c == 0) {
+            /* Already stored (or being stored): wait for that write. */
+            s = sop_new(b, type, key, cb, ctx);
+            if (!s)
+                return -ENOMEM;
+            if (leader) {
+                s->leader = leader;
+                s->pending++;
+            }
+            return sop_started(b, s);
+        }
+        /* Two roots of one version are a writer's equivocation: the
+         * first one stays. Two kv records of one stamp: the larger bytes
+         * win, so every holder keeps the same one. */
+        if (type == STORE_ROOT || c < 0)
+            return BS_ERR_STALE;
+    }
+    uint64_t counted = e && (e->flags & (BS_E_PRESENT | BS_E_WRITING)) ? e->size : 0;
+    if (b->ix.used - counted + len > b->cfg.capacity) {
+        b->stats.stores_refused_full++;
+        return BS_ERR_FULL;
+    }
+    s = sop_new(b, type, key, cb, ctx);
+    if (!s)
+        return -ENOMEM;
+    s->bytes = malloc(len);
+    if (!s->bytes) {
+        rc = -ENOMEM;
+        goto err_sop;
+    }
+    memcpy(s->bytes, bytes, len);
+    s->len = len;
+    s->version = version;
+    if (!e) {
+        rc = bs_index_add(&b->ix, type, key, &e);
+        if (rc < 0)
+            goto err_sop;
+        s->created = true;
+    }
+    s->prev_size = e->size;
+    s->prev_flags = e->flags;
+    s->prev_version = e->version;
+    s->prev_expiry = e->expiry_s;
+    e->version = version;
+    if (type == STORE_KV)
+        e->expiry_s = expiry;
+    bs_index_set_size(&b->ix, e, (uint32_t)len,
+                      (uint8_t)((e->flags & ~BS_E_BAD) | BS_E_WRITING));
+    rc = bs_persist_write(b, type, key, bytes, len, sop_write_done, s);
+    if (rc < 0) {
+        rc = bs_persist_err(rc);
+        if (s->created) {
+            bs_index_remove(&b->ix, e);
+        } else {
+            e->version = s->prev_version;
+            e->expiry_s = s->prev_expiry;
+            bs_index_set_size(&b->ix, e, s->prev_size, s->prev_flags);
+        }
+        goto err_sop;
+    }
+    s->writes = true;
+    s->pending++;
+    sop_started(b, s);
+    return 0;
+
+err_sop:
+    bs_list_del(&s->link);
+    free(s->bytes);
+    free(s);
+    return rc;
+}
+
+int bs_store_record(struct bs *b, enum store_type type, const struct id *key,
+                    const uint8_t *bytes, size_t len, const struct lease *l, size_t nleases,
+                    bool repair, bs_persist_fn cb, void *ctx)
+{
+    struct lease *ok = NULL;
+    size_t nok = 0;
+    int rc;
+
+    if (b->leaving)
+        return BS_ERR_LEAVING;
+    if (!bytes || len == 0 || len > BLOCK_MAX_ANY)
+        goto bad;
+    switch (type) {
+    case STORE_CONTENT:
+        if (block_verify(key, bytes, len) != 0)
+            goto bad;
+        if (nleases) {
+            ok = malloc(nleases * sizeof(*ok));
+            if (!ok)
+                return -ENOMEM;
+        }
+        /* A lease that does not verify is a forgery: refuse the whole
+         * store. One past the limits (a clock ahead of ours) is left out. */
+        for (size_t i = 0; i < nleases; i++) {
+            rc = bs_lease_check(b, key, &l[i]);
+            if (rc == BS_ERR_BAD_BLOCK) {
+                free(ok);
+                goto bad;
+            }
+            if (rc == 0)
+                ok[nok++] = l[i];
+        }
+        rc = store_content(b, key, bytes, len, ok, nok, repair, cb, ctx);
+        free(ok);
+        return rc;
+    case STORE_ROOT: {
+        struct root_info ri;
+        if (root_verify(key, bytes, len, &ri) != 0)
+            goto bad;
+        return store_versioned(b, type, key, bytes, len, ri.version, 0, cb, ctx);
+    }
+    case STORE_KV: {
+        struct kv_info ki;
+        if (kv_parse(bytes, len, &ki) != 0 || !id_eq(&ki.key, key) || ki.stamp_ms == 0)
+            goto bad;
+        if (ki.expiry_s <= bs_now_s(b) || ki.stamp_ms > bs_wall_ms(b) + BS_LEASE_SKEW_MS)
+            return BS_ERR_STALE;
+        return store_versioned(b, type, key, bytes, len, ki.stamp_ms, ki.expiry_s, cb, ctx);
+    }
+    }
+bad:
+    b->stats.stores_bad++;
+    return BS_ERR_BAD_BLOCK;
+}
+
+/* ---- STORE ---- */
+
+/* A refused root store carries the root held, so the primary learns it. */
+static void reply_store_failure(struct bs *b, const struct store_reply *r, int code)
+{
+    uint8_t *cur = NULL;
+    size_t clen = 0;
+    if (code == BS_ERR_STALE && r->type == STORE_ROOT &&
+        bs_read_local(b, STORE_ROOT, &r->key, &cur, &clen) != 0)
+        cur = NULL;
+    bs_reply_failure_ex(b, &r->to, r->reqid, code, NULL, -1, cur, cur ? clen : 0);
+    free(cur);
+}
+
+static void store_replied(struct bs *b, void *ctx, int status)
+{
+    struct store_reply *r = ctx;
+    if (!b->core->freeing) {
+        if (status == 0) {
+            struct bs_msg m = {.type = BS_MSG_STORE_OK, .rtype = r->type, .key = r->key};
+            bs_reply_msg(b, &r->to, r->reqid, &m);
+        } else {
+            reply_store_failure(b, r, status);
+        }
+    }
+    free(r);
+}
+
+/* Copies the lease records of a message out of its payload. */
+static struct lease *msg_leases(const struct bs_msg *m)
+{
+    struct lease *l = malloc((m->nleases ? m->nleases : 1) * sizeof(*l));
+    if (!l)
+        return NULL;
+    for (size_t i = 0; i < m->nleases; i++)
+        bs_msg_lease(m, i, &l[i]);
+    return l;
+}
+
+static void on_store(struct bs *b, const struct addr *from, uint64_t reqid,
+                     const struct bs_msg *m)
+{
+    struct store_reply *r = calloc(1, sizeof(*r));
+    struct lease *l = msg_leases(m);
+    int rc;
+
+    if (!r || !l) {
+        free(r);
+        free(l);
+        bs_reply_failure(b, from, reqid, -ENOMEM, NULL, -1);
+        return;
+    }
+    r->to = *from;
+    r->reqid = reqid;
+    r->type = m->rtype;
+    r->key = m->key;
+    rc = bs_store_record(b, (enum store_type)m->rtype, &m->key, m->bytes, m->len, l, m->nleases,
+                         m->flags & BS_STORE_F_REPAIR, store_replied, r);
+    free(l);
+    if (rc < 0) {
+        reply_store_failure(b, r, rc);
+        free(r);
+    }
+}
+
+/* ---- GET, LOCATE ---- */
+
+static void on_get(struct bs *b, const struct addr *from, uint64_t reqid, const struct bs_msg *m)
+{
+    int v = chord_vnode_for_key(b->chord, &m->key);
+    struct bs_entry *e;
+    struct bs_msg rep;
+    uint8_t *bytes;
+    size_t len;
+    int rc;
+
+    if ((m->flags & BS_GET_F_PRIMARY) && m->rtype == STORE_ROOT) {
+        v = bs_server_check_target(b, from, reqid, &m->target, &m->key);
+        if (v >= 0)
+            bs_root_on_get(b, from, reqid, v, m);
+        return;
+    }
+    e = bs_index_find(&b->ix, (enum store_type)m->rtype, &m->key);
+    if (!e || !(e->flags & BS_E_PRESENT) ||
+        (e->type == STORE_KV && e->expiry_s <= bs_now_s(b))) {
+        bool bad = e && (e->flags & BS_E_BAD);
+        bs_reply_failure(b, from, reqid, bad ? BS_ERR_BAD_BLOCK : BS_ERR_NOT_FOUND, NULL, v);
+        return;
+    }
+    rc = bs_read_local(b, (enum store_type)m->rtype, &m->key, &bytes, &len);
+    if (rc != 0) {
+        bs_reply_failure(b, from, reqid,
+                         rc == -EBADMSG ? BS_ERR_BAD_BLOCK
+                         : rc == -ENOENT ? BS_ERR_NOT_FOUND
+                                         : BS_ERR_STORE,
+                         NULL, v);
+        return;
+    }
+    memset(&rep, 0, sizeof(rep));
+    rep.type = BS_MSG_GET_OK;
+    rep.rtype = m->rtype;
+    rep.key = m->key;
+    rep.bytes = bytes;
+    rep.len = len;
+    if (e->type == STORE_CONTENT)
+        bs_leases_of(e, &rep);
+    if (v >= 0) {
+        bs_location_of(b, (unsigned)v, &rep.loc);
+        rep.has_loc = true;
+    }
+    bs_reply_msg(b, from, reqid, &rep);
+    free(bytes);
+}
+
+static int local_vnode_by_id(struct bs *b, const struct id *id)
+{
+    for (unsigned i = 0; i < chord_vnode_count(b->chord); i++)
+        if (id_eq(&chord_vnode_self(b->chord, i)->id, id))
+            return (int)i;
+    return -1;
+}
+
+int bs_server_check_target(struct bs *b, const struct addr *from, uint64_t reqid,
+                           const struct id *target, const struct id *key)
+{
+    if (b->leaving) {
+        bs_reply_failure(b, from, reqid, BS_ERR_LEAVING, NULL, -1);
+        return -1;
+    }
+    int v = chord_vnode_for_key(b->chord, key);
+    if (v >= 0 && chord_vnode_joined(b->chord, (unsigned)v) &&
+        id_eq(&chord_vnode_self(b->chord, (unsigned)v)->id, target))
+        return v;
+    if (v < 0)
+        v = local_vnode_by_id(b, target);
+    bs_reply_failure(b, from, reqid, BS_ERR_WRONG_NODE, NULL, v);
+    return -1;
+}
+
+static void on_locate(struct bs *b, const struct addr *from, uint64_t reqid,
+                      const struct bs_msg *m)
+{
+    int v = chord_vnode_for_key(b->chord, &m->key);
+    if (b->leaving) {
+        bs_reply_failure(b, from, reqid, BS_ERR_LEAVING, NULL, -1);
+        return;
+    }
+    if (v < 0 || !chord_vnode_joined(b->chord, (unsigned)v)) {
+        bs_reply_failure(b, from, reqid, BS_ERR_WRONG_NODE, NULL,
+                         local_vnode_by_id(b, &m->target));
+        return;
+    }
+    struct bs_msg rep;
+    memset(&rep, 0, sizeof(rep));
+    rep.type = BS_MSG_LOCATION;
+    rep.key = m->key;
+    bs_location_of(b, (unsigned)v, &rep.loc);
+    rep.has_loc = true;
+    bs_reply_msg(b, from, reqid, &rep);
+}
+
+void bs_server_request(struct bs *b, const struct addr *from, uint64_t reqid,
+                       const struct bs_msg *m)
+{
+    switch (m->type) {
+    case BS_MSG_GET:
+        on_get(b, from, reqid, m);
+        break;
+    case BS_MSG_PUT:
+        if (m->rtype == STORE_ROOT) {
+            int v = bs_server_check_target(b, from, reqid, &m->target, &m->key);
+            if (v >= 0)
+                bs_root_on_put(b, from, reqid, v, m);
+        } else {
+            bs_put_on_request(b, from, reqid, m);
+        }
+        break;
+    case BS_MSG_STORE:
+        if (b->leaving)
+            bs_reply_failure(b, from, reqid, BS_ERR_LEAVING, NULL, -1);
+        else
+            on_store(b, from, reqid, m);
+        break;
+    case BS_MSG_LOCATE:
+        on_locate(b, from, reqid, m);
+        break;
+    case BS_MSG_LEASE:
+        bs_lease_on_request(b, from, reqid, m);
+        break;
+    case BS_MSG_LEASE_MERGE:
+        bs_lease_on_merge(b, from, reqid, m);
+        break;
+    case BS_MSG_ROOT_READ:
+        bs_root_on_read(b, from, reqid, m);
+        break;
+    default:
+        break;
+    }
+}
+
+uint64_t bs_server_next_deadline(const struct bs *b)
+{
+    return bs_put_next_deadline(b);
+}
+
+void bs_server_tick(struct bs *b, uint64_t now)
+{
+    bs_put_tick(b, now);
+}
+
+/* ---- push, pull, exchange ---- */
+
+static struct bs_xop *xop_new(struct bs *b, uint8_t kind, enum store_type type,
+                              const struct id *key, bs_persist_fn done, void *ctx)
+{
+    struct bs_xop *x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    x->kind = kind;
+    x->type = (uint8_t)type;
+    x->key = *key;
+    x->done = done;
+    x->ctx = ctx;
+    bs_list_add(&b->core->xops, &x->link);
+    return x;
+}
+
+static void xop_finish(struct bs *b, struct bs_xop *x, int status)
+{
+    bs_list_del(&x->link);
+    if (x->done)
+        x->done(b, x->ctx, status);
+    free(x);
+}
+
+static void xop_stored(struct bs *b, void *ctx, int status)
+{
+    xop_finish(b, ctx, status);
+}
+
+/* The code of a FAILURE reply, or BS_ERR_MALFORMED for another type. */
+static int reply_code(uint16_t type, const uint8_t *p, size_t len, uint16_t want,
+                      struct bs_msg *out)
+{
+    if (bs_msg_decode(type, p, len, out) != 0)
+        return BS_ERR_MALFORMED;
+    if (type == BS_MSG_FAILURE)
+        return out->code;
+    return type == want ? 0 : BS_ERR_MALFORMED;
+}
+
+static void xop_replied(struct bs *b, void *ctx, int status, uint16_t type, const uint8_t *p,
+                        size_t len)
+{
+    struct bs_xop *x = ctx;
+    struct bs_msg m;
+    struct lease *l;
+    int rc;
+
+    if (status) {
+        xop_finish(b, x, status);
+        return;
+    }
+    switch (x->kind) {
+    case X_PUSH:
+        xop_finish(b, x, reply_code(type, p, len, BS_MSG_STORE_OK, &m));
+        return;
+    case X_PULL:
+        rc = reply_code(type, p, len, BS_MSG_GET_OK, &m);
+        if (rc == 0 && (m.rtype != x->type || !id_eq(&m.key, &x->key)))
+            rc = BS_ERR_BAD_BLOCK;
+        if (rc == 0) {
+            struct bs_entry *e = bs_index_find(&b->ix, (enum store_type)x->type, &x->key);
+            l = msg_leases(&m);
+            if (!l) {
+                rc = -ENOMEM;
+            } else {
+                rc = bs_store_record(b, (enum store_type)x->type, &x->key, m.bytes, m.len, l,
+                                     m.nleases, e && (e->flags & BS_E_BAD), xop_stored, x);
+                free(l);
+                if (rc == 0)
+                    return;
+            }
+        }
+        xop_finish(b, x, rc);
+        return;
+    case X_EXCHANGE:
+        rc = reply_code(type, p, len, BS_MSG_LEASE_MERGE_OK, &m);
+        if (rc == 0 && !id_eq(&m.key, &x->key))
+            rc = BS_ERR_MALFORMED;
+        if (rc == 0 && m.nleases) {
+            l = msg_leases(&m);
+            size_t n = 0;
+            for (size_t i = 0; l && i < m.nleases; i++)
+                if (bs_lease_check(b, &x->key, &l[i]) == 0)
+                    l[n++] = l[i];
+            bool held;
+            rc = l ? bs_lease_merge_local(b, &x->key, l, n, &held, xop_stored, x) : -ENOMEM;
+            free(l);
+            if (rc == 0)
+                return;
+        }
+        xop_finish(b, x, rc);
+        return;
+    }
+}
+
+int bs_push(struct bs *b, const struct addr *to, enum store_type type, const struct id *key,
+            bs_persist_fn done, void *ctx)
+{
+    struct bs_entry *e = bs_index_find(&b->ix, type, key);
+    struct bs_msg m;
+    uint8_t *bytes;
+    size_t len;
+    int rc;
+
+    if (!e || !(e->flags & BS_E_PRESENT))
+        return -ENOENT;
+    rc = bs_read_local(b, type, key, &bytes, &len);
+    if (rc < 0)
+        return rc == -EBADMSG ? BS_ERR_BAD_BLOCK : rc;
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_STORE;
+    m.rtype = (uint8_t)type;
+    m.key = *key;
+    m.bytes = bytes;
+    m.len = len;
+    if (type == STORE_CONTENT)
+        bs_leases_of(e, &m);
+    struct bs_xop *x = xop_new(b, X_PUSH, type, key, done, ctx);
+    if (!x) {
+        free(bytes);
+        return -ENOMEM;
+    }
+    rc = bs_rpc_msg(b, to, &m, 0, b->cfg.rpc_tries, xop_replied, x, &x->reqid);
+    free(bytes);
+    if (rc < 0) {
+        bs_list_del(&x->link);
+        free(x);
+    }
+    return rc;
+}
+
+int bs_pull(struct bs *b, const struct addr *from, enum store_type type, const struct id *key,
+            bs_persist_fn done, void *ctx)
+{
+    struct bs_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_GET;
+    m.rtype = (uint8_t)type;
+    m.key = *key;
+    struct bs_xop *x = xop_new(b, X_PULL, type, key, done, ctx);
+    if (!x)
+        return -ENOMEM;
+    int rc = bs_rpc_msg(b, from, &m, 0, b->cfg.rpc_tries, xop_replied, x, &x->reqid);
+    if (rc < 0) {
+        bs_list_del(&x->link);
+        free(x);
+    }
+    return rc;
+}
+
+int bs_lease_exchange(struct bs *b, const struct addr *to, const struct id *key,
+                      bs_persist_fn done, void *ctx)
+{
+    struct bs_entry *e = bs_index_find(&b->ix, STORE_CONTENT, key);
+    struct bs_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_LEASE_MERGE;
+    m.key = *key;
+    if (e)
+        bs_leases_of(e, &m);
+    struct bs_xop *x = xop_new(b, X_EXCHANGE, STORE_CONTENT, key, done, ctx);
+    if (!x)
+        return -ENOMEM;
+    int rc = bs_rpc_msg(b, to, &m, 0, b->cfg.rpc_tries, xop_replied, x, &x->reqid);
+    if (rc < 0) {
+        bs_list_del(&x->link);
+        free(x);
+    }
+    return rc;
+}
+
+/* Stores waiting on a write that a drop overtook finish with it. */
+void bs_server_drop_writes(struct bs *b, enum store_type type, const struct id *key)
+{
+    for (struct bs_link *l = b->core->sops.next; l != &b->core->sops; l = l->next) {
+        struct bs_sop *s = BS_CONTAINER(l, struct bs_sop, link);
+        if (s->type == type && id_eq(&s->key, key))
+            s->dropped = true;
+    }
+}
