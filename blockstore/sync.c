@@ -80,7 +80,7 @@ const struct addr *sync_self_addr(const struct bs *b)
 /* ---- walking a ring range restricted to a key prefix ---- */
 
 void sync_it_init(struct sync_range_it *it, const struct bs_index *ix, const struct id *lo,
-                    const struct id *hi, uint8_t depth, const uint8_t *prefix)
+                  const struct id *hi, uint8_t depth, const uint8_t *prefix)
 {
     struct id ps, pe, lo1 = *lo, zero, max;
     struct id a[2], z[2];
@@ -89,19 +89,29 @@ void sync_it_init(struct sync_range_it *it, const struct bs_index *ix, const str
     memset(&zero, 0, sizeof(zero));
     memset(&max, 0xff, sizeof(max));
     sync_id_inc(&lo1);
+    /* (lo, hi] as closed segments in ring order: one, or two when the
+     * range wraps past zero. */
     if (id_eq(lo, hi)) {
-        a[n] = zero, z[n++] = max;
+        a[n] = zero;
+        z[n++] = max;
     } else if (id_cmp(lo, hi) < 0) {
-        a[n] = lo1, z[n++] = *hi;
+        a[n] = lo1;
+        z[n++] = *hi;
     } else {
-        if (!id_eq(lo, &max))
-            a[n] = lo1, z[n++] = max;
-        a[n] = zero, z[n++] = *hi;
+        if (!id_eq(lo, &max)) {
+            a[n] = lo1;
+            z[n++] = max;
+        }
+        a[n] = zero;
+        z[n++] = *hi;
     }
+    /* Cut each to the keys that start with the prefix. */
     memset(&ps, 0, sizeof(ps));
     memset(&pe, 0xff, sizeof(pe));
-    memcpy(ps.b, prefix, depth);
-    memcpy(pe.b, prefix, depth);
+    if (depth) {
+        memcpy(ps.b, prefix, depth);
+        memcpy(pe.b, prefix, depth);
+    }
     it->ix = ix;
     it->nseg = 0;
     for (int k = 0; k < n; k++) {
@@ -132,7 +142,7 @@ struct bs_entry *sync_it_next(struct sync_range_it *it)
 
 /* Counts and digests of the child buckets of prefix in (lo, hi]. */
 void sync_buckets_compute(const struct bs_index *ix, const struct id *lo, const struct id *hi,
-                            uint8_t depth, const uint8_t *prefix, struct sync_bucket *out)
+                          uint8_t depth, const uint8_t *prefix, struct sync_bucket *out)
 {
     struct sync_range_it it;
     struct bs_entry *e;
@@ -239,9 +249,7 @@ void sync_op_start(struct bs_sync *s, struct sync_op *op)
     case OP_PULL:
         rc = bs_pull(b, &op->peer, op->type, &op->key, on_persist, sync_op_ctx(s, op));
         break;
-    default:
-        rc = bs_lease_exchange(b, &op->peer, &op->key, on_persist, sync_op_ctx(s, op));
-        break;
+    default: rc = bs_lease_exchange(b, &op->peer, &op->key, on_persist, sync_op_ctx(s, op)); break;
     }
     if (rc < 0) {
         LOG_D(b->lg, "sync", "op %d could not start: %s", op->kind, bs_strerror(rc));
@@ -274,6 +282,10 @@ void sync_on_rpc(struct bs *b, void *ctx, int status, uint16_t type, const uint8
     struct sync_op *op = op_from_ctx(s, ctx);
     if (!op)
         return;
+    if (status == -ECANCELED) {
+        sync_op_free(s, op); /* bs_free: no follow-up, no drop */
+        return;
+    }
     if (op->kind == OP_DIGEST)
         sync_digest_reply(s, op, status, type, payload, len);
     else if (op->kind == OP_KEYS)
@@ -485,18 +497,15 @@ int bs_sync_input(struct bs_sync *s, const struct addr *from, const struct frame
     if (!s || (h->flags & FRAME_F_REPLY))
         return 0; /* replies reach their request through bs_rpc */
     switch (h->type) {
-    case BS_MSG_SYNC_DIGEST:
-        return answer_digest(s, from, h->request_id, payload, len);
-    case BS_MSG_SYNC_KEYS:
-        return answer_keys(s, from, h->request_id, payload, len);
+    case BS_MSG_SYNC_DIGEST: return answer_digest(s, from, h->request_id, payload, len);
+    case BS_MSG_SYNC_KEYS: return answer_keys(s, from, h->request_id, payload, len);
     case BS_MSG_SYNC_DIGEST_OK:
-    case BS_MSG_SYNC_KEYS_OK:
-        return BS_ERR_MALFORMED; /* a reply type sent as a request */
+    case BS_MSG_SYNC_KEYS_OK: return BS_ERR_MALFORMED; /* a reply type sent as a request */
     default:
         /* A type of the sync range this version does not know (a newer
          * peer): say so instead of closing the connection. */
-        bs_reply_failure(s->b, from, h->request_id, BS_ERR_MALFORMED,
-                         "unknown maintenance message", -1);
+        bs_reply_failure(s->b, from, h->request_id, BS_ERR_MALFORMED, "unknown maintenance message",
+                         -1);
         return 0;
     }
 }

@@ -39,9 +39,8 @@ static bool handoff_ready(const struct bs *b)
     if (n == 0)
         return false;
     for (unsigned v = 0; v < n; v++)
-        if (!chord_vnode_joined(b->chord, v) ||
-            (!chord_vnode_predecessor(b->chord, v, &pred) &&
-             chord_vnode_successors(b->chord, v, &succ) > 0))
+        if (!chord_vnode_joined(b->chord, v) || (!chord_vnode_predecessor(b->chord, v, &pred) &&
+                                                 chord_vnode_successors(b->chord, v, &succ) > 0))
             return false;
     return true;
 }
@@ -59,10 +58,13 @@ static bool kept_range(const struct bs_sync *s, const struct id *key, struct id 
 
 static void kept_add(struct bs_sync *s, const struct id *lo, const struct id *hi)
 {
-    size_t at = s->nkept < SYNC_KEPT_MAX ? s->nkept++ : 0;
-    for (size_t i = 1; i < s->nkept && s->nkept == SYNC_KEPT_MAX; i++)
-        if (s->kept[i].round < s->kept[at].round)
-            at = i;
+    size_t at = 0;
+    if (s->nkept < SYNC_KEPT_MAX)
+        at = s->nkept++;
+    else
+        for (size_t i = 1; i < SYNC_KEPT_MAX; i++)
+            if (s->kept[i].round < s->kept[at].round)
+                at = i; /* the oldest goes */
     s->kept[at] = (struct kept_range){*lo, *hi, s->rounds};
 }
 
@@ -141,6 +143,8 @@ static void on_locate(struct bs *b, void *ctx, int status, const struct bs_locat
     struct handoff *h = &s->ho;
     const struct addr *me = sync_self_addr(b);
     h->running = false;
+    if (status == -ECANCELED)
+        return; /* bs_free */
     if (status != 0 || !loc || !me) {
         LOG_D(b->lg, "sync", "handoff: locate failed: %s", bs_strerror(status));
         cursor_advance(h, &h->probe); /* try that key again in the next walk */
@@ -218,7 +222,9 @@ static bool batch_build(struct bs_sync *s)
     }
     if (h->nkeys == 0)
         return false;
-    h->cursor = h->keys[h->nkeys - 1].key;
+    /* A location reaching past the walk's start ends the walk after this
+     * batch. */
+    cursor_advance(h, &h->keys[h->nkeys - 1].key);
     return true;
 }
 
@@ -234,8 +240,8 @@ static void batch_finish(struct bs_sync *s)
             local_range(b, &hk->key, NULL) || sync_key_busy(s, &hk->key))
             continue;
         bool all = h->nmem > 0 && hk->confirmed >= h->nmem;
-        bool rest_full = hk->confirmed >= 1 && hk->confirmed + hk->full >= h->nmem &&
-                         !h->self_in_set;
+        bool rest_full =
+            hk->confirmed >= 1 && hk->confirmed + hk->full >= h->nmem && !h->self_in_set;
         if (!all && !rest_full)
             continue;
         bs_drop(b, e);
@@ -284,6 +290,8 @@ static void handoff_continue(struct bs_sync *s)
 {
     struct handoff *h = &s->ho;
     unsigned budget = SYNC_SCAN_MAX;
+    if (env_now(&s->b->env) - s->view_changed_at < SYNC_HANDOFF_QUIET_MS)
+        return;
     while (!h->running && !h->done && handoff_ready(s->b)) {
         if (h->have_loc) {
             if (h->batches >= SYNC_BATCHES_PER_ROUND)
@@ -322,7 +330,7 @@ static void handoff_continue(struct bs_sync *s)
 
 /* A member answered SYNC_KEYS: settle what it holds, offer the rest. */
 void sync_keys_reply(struct bs_sync *s, struct sync_op *op, int status, uint16_t type,
-                       const uint8_t *payload, size_t len)
+                     const uint8_t *payload, size_t len)
 {
     struct bs *b = s->b;
     struct handoff *h = &s->ho;
@@ -452,10 +460,40 @@ void sync_expire_run(struct bs_sync *s)
     free(drop);
 }
 
+/* FNV-1a over what this node knows of its neighbourhood. */
+static uint64_t view_hash(const struct bs *b)
+{
+    uint64_t x = 0xcbf29ce484222325ull;
+    struct chord_peer pred;
+    const struct chord_peer *succ;
+#define MIX(p, n)                                                                                  \
+    for (size_t i_ = 0; i_ < (n); i_++)                                                            \
+        x = (x ^ ((const uint8_t *)(p))[i_]) * 0x100000001b3ull;
+    for (unsigned v = 0; v < chord_vnode_count(b->chord); v++) {
+        uint8_t joined = chord_vnode_joined(b->chord, v);
+        MIX(&joined, 1);
+        if (chord_vnode_predecessor(b->chord, v, &pred))
+            MIX(pred.id.b, ID_BYTES);
+        size_t n = chord_vnode_successors(b->chord, v, &succ);
+        for (size_t i = 0; i < n; i++)
+            MIX(succ[i].id.b, ID_BYTES);
+    }
+#undef MIX
+    return x;
+}
 
 void sync_handoff_round(struct bs_sync *s)
 {
     struct handoff *h = &s->ho;
+    uint64_t now = env_now(&s->b->env), vh = view_hash(s->b);
+
+    if (vh != s->view_hash) {
+        s->view_hash = vh;
+        s->view_changed_at = now;
+        s->nkept = 0; /* which ranges this node replicates may have changed */
+    }
+    if (now - s->view_changed_at < SYNC_HANDOFF_QUIET_MS)
+        return;
     h->locates = 0;
     h->batches = 0;
     if (h->done && !h->running) {

@@ -27,6 +27,12 @@
 #define SYNC_EXPIRE_MAX          1024 /* drops per round */
 #define SYNC_KEPT_MAX            64
 #define SYNC_KEPT_ROUNDS         6
+/* Handoff waits until this node's view of its neighbours has not changed
+ * for this long: while a join or a failure propagates, a location another
+ * node gives may be stale and leave this node out of a replica set it is
+ * in. Longer than the client's location cache keeps an entry (10 s), so
+ * an entry cached before the change has gone too. */
+#define SYNC_HANDOFF_QUIET_MS 15000
 #define SYNC_OP_SLOT_BITS        16
 #define SYNC_OP_SLOTS            (1u << SYNC_OP_SLOT_BITS)
 
@@ -122,6 +128,8 @@ struct bs_sync {
     struct kept_range kept[SYNC_KEPT_MAX];
     size_t nkept;
     struct id expire_cursor;
+    uint64_t view_hash;       /* of every vnode's predecessor and successors */
+    uint64_t view_changed_at; /* when the round saw view_hash change */
 };
 
 /* ---- small helpers ---- */

@@ -236,8 +236,7 @@ int sync_keys_decode(const uint8_t *p, size_t len, struct sync_entry *out, size_
 /* ---- SYNC_KEYS_OK ----
  * n u16 | n × (flags u8 | version u64 | digest [8]), in request order */
 
-int sync_keys_ok_encode(const struct sync_entry *e, size_t n, uint8_t *buf, size_t cap,
-                        size_t *len)
+int sync_keys_ok_encode(const struct sync_entry *e, size_t n, uint8_t *buf, size_t cap, size_t *len)
 {
     struct wire_writer w;
 

@@ -28,12 +28,12 @@
 #define SYNC_KEYS_MAX   256  /* keys in one SYNC_KEYS */
 
 /* Largest encodings. */
-#define SYNC_DIGEST_WIRE_MAX (2 * ID_BYTES + 1 + SYNC_DEPTH_MAX + SYNC_BUCKETS / 8 \
-                              + SYNC_BUCKETS * (4 + SYNC_DIGEST_LEN))
-#define SYNC_ENTRY_WIRE      (2 + ID_BYTES + 8 + SYNC_DIGEST_LEN)
-#define SYNC_REPLY_WIRE_MAX  (2 + SYNC_BUCKETS * 4 + SYNC_REPLY_MAX * SYNC_ENTRY_WIRE)
-#define SYNC_KEYS_WIRE_MAX   (2 + SYNC_KEYS_MAX * (1 + ID_BYTES))
-#define SYNC_KEYS_OK_WIRE    (1 + 8 + SYNC_DIGEST_LEN)
+#define SYNC_DIGEST_WIRE_MAX                                                                       \
+    (2 * ID_BYTES + 1 + SYNC_DEPTH_MAX + SYNC_BUCKETS / 8 + SYNC_BUCKETS * (4 + SYNC_DIGEST_LEN))
+#define SYNC_ENTRY_WIRE       (2 + ID_BYTES + 8 + SYNC_DIGEST_LEN)
+#define SYNC_REPLY_WIRE_MAX   (2 + SYNC_BUCKETS * 4 + SYNC_REPLY_MAX * SYNC_ENTRY_WIRE)
+#define SYNC_KEYS_WIRE_MAX    (2 + SYNC_KEYS_MAX * (1 + ID_BYTES))
+#define SYNC_KEYS_OK_WIRE     (1 + 8 + SYNC_DIGEST_LEN)
 #define SYNC_KEYS_OK_WIRE_MAX (2 + SYNC_KEYS_MAX * SYNC_KEYS_OK_WIRE)
 
 /* What a holder says about one record. */

@@ -29,7 +29,6 @@ static bool pair_op(struct bs_sync *s, unsigned v, uint8_t kind, uint8_t then,
     return true;
 }
 
-
 /* ---- pairwise sessions (the initiator's side) ---- */
 
 static struct sync_session *sess_get(struct bs_sync *s, uint32_t slot, uint32_t gen)
@@ -116,7 +115,8 @@ static int digest_send(struct bs_sync *s, struct sync_session *se, uint8_t depth
     op->depth = depth;
     memcpy(op->prefix, prefix, depth);
     op->peer = se->peer;
-    rc = bs_rpc(s->b, &se->peer, BS_MSG_SYNC_DIGEST, buf, len, sync_on_rpc, sync_op_ctx(s, op), &reqid);
+    rc = bs_rpc(s->b, &se->peer, BS_MSG_SYNC_DIGEST, buf, len, sync_on_rpc, sync_op_ctx(s, op),
+                &reqid);
     if (rc < 0) {
         sync_op_free(s, op);
         return rc;
@@ -208,8 +208,7 @@ static void bucket_reconcile(struct bs_sync *s, struct sync_session *se, uint8_t
     for (size_t i = 0; i < n && np < SYNC_N(plan); i++) {
         const struct sync_entry *p = &list[i];
         /* Only what lies in the range and the bucket asked about. */
-        if (memcmp(p->key.b, p2, (size_t)depth + 1) != 0 ||
-            !id_in_oc(&p->key, &se->lo, &se->hi))
+        if (memcmp(p->key.b, p2, (size_t)depth + 1) != 0 || !id_in_oc(&p->key, &se->lo, &se->hi))
             continue;
         uint8_t then, k = plan_listed(p, bs_index_find(&b->ix, p->type, &p->key), t, &then);
         if (k)
@@ -232,7 +231,7 @@ static void bucket_reconcile(struct bs_sync *s, struct sync_session *se, uint8_t
 }
 
 void sync_digest_reply(struct bs_sync *s, struct sync_op *op, int status, uint16_t type,
-                         const uint8_t *payload, size_t len)
+                       const uint8_t *payload, size_t len)
 {
     struct sync_session *se = sess_get(s, op->owner, op->owner_gen);
     uint8_t depth = op->depth, prefix[SYNC_DEPTH_MAX + 1];
@@ -259,7 +258,10 @@ void sync_digest_reply(struct bs_sync *s, struct sync_op *op, int status, uint16
         const struct sync_reply_bucket *rb = &r->rb[i];
         prefix[depth] = rb->bucket;
         if (rb->mode == SYNC_MODE_DESCEND) {
-            if (depth < SYNC_DEPTH_MAX && sess_queue(se, (uint8_t)(depth + 1), prefix) < 0)
+            /* Past the session's budget the rest waits for the next
+             * round, which starts over from the top. */
+            if (depth < SYNC_DEPTH_MAX && se->sent + se->nq < SYNC_DIGESTS_PER_SESSION &&
+                sess_queue(se, (uint8_t)(depth + 1), prefix) < 0)
                 break;
             continue;
         }
@@ -296,7 +298,6 @@ static void sess_start(struct bs_sync *s, unsigned v, const struct addr *peer, c
         sess_end(se);
 }
 
-
 void sync_pair_round(struct bs_sync *s)
 {
     struct bs *b = s->b;
@@ -323,8 +324,14 @@ void sync_pair_done(struct bs_sync *s, struct sync_op *op, int status)
 
     if (status == 0 && kind == OP_PUSH)
         b->stats.sync_pushed++;
-    if (status == 0 && kind == OP_PULL)
+    if (status == 0 && kind == OP_PULL) {
         b->stats.sync_pulled++;
+        /* What came in may be missing at the other members too: compare
+         * again soon rather than a whole period later. */
+        uint64_t at = env_now(&b->env) + SYNC_DEBOUNCE_MS;
+        if (at < s->update_at)
+            s->update_at = at;
+    }
     /* A refusal for want of a live lease means the other side knows a
      * lease record we lack (a reclaim, usually): exchange them, so that
      * both come to the same conclusion. */

@@ -1,0 +1,998 @@
+/* test_sync.c — maintenance (blockstore/sync*.c) on a few whole nodes.
+ *
+ * Each node is a real struct chord and struct bs, wired by a fake network
+ * that delivers frames in order with no latency, a shared fake clock (the
+ * wall clock follows it from a fixed epoch, plus an offset a test can move
+ * to make leases and kv records expire) and an in-memory persist whose
+ * completions arrive on the next delivery pass. Records are planted as if
+ * they had been on disk at start (bs_load), so the tests need nothing of
+ * the client. Maintenance runs only when a test asks (sync_period_ms 0,
+ * rounds started through the update upcall), so message counts are exact.
+ *
+ * The codecs of sync_msg.c are tested at the end: round trips and every
+ * rejection.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blockstore/internal.h"
+#include "blockstore/sync_int.h"
+#include "common/frame.h"
+#include "common/hash.h"
+
+#define T_NODES    6
+#define T0         1000000ull
+#define T_WALL0    1700000000000ull /* 2023-11-14, in unix ms */
+#define T_DAY_S    (24ull * 3600ull)
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- in-memory persist ---- */
+
+struct mrec {
+    uint8_t type;
+    struct id key;
+    uint8_t *bytes;
+    size_t len;
+};
+
+struct mlease {
+    struct id key;
+    struct lease l;
+};
+
+struct mstore {
+    struct mrec *r;
+    size_t n;
+    struct mlease *l;
+    size_t nl;
+};
+
+struct tnet;
+
+struct tnode {
+    struct tnet *net;
+    int idx;
+    bool up;
+    struct addr addr;
+    struct chord *c;
+    struct bs *b;
+    struct mstore st;
+    uint64_t rng;
+};
+
+struct tframe {
+    int from;
+    struct addr to;
+    uint8_t *bytes;
+    size_t len;
+};
+
+struct tcomp {
+    int node;
+    uint64_t token;
+};
+
+struct tnet {
+    uint64_t now;
+    uint64_t wall_off; /* ms added to the wall clock */
+    struct tnode n[T_NODES];
+    int nn;
+    unsigned k;
+    struct tframe *q;
+    size_t nq;
+    struct tcomp *cq;
+    size_t ncq;
+    unsigned count[64];          /* frames delivered, by type - 1000 */
+    unsigned stores_to[T_NODES]; /* STORE requests delivered to each node */
+    uint16_t drop_type;          /* frames of this type to drop_to are lost */
+    int drop_to;
+};
+
+static struct mrec *ms_find(struct mstore *s, uint8_t type, const struct id *key)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->r[i].type == type && id_eq(&s->r[i].key, key))
+            return &s->r[i];
+    return NULL;
+}
+
+static void ms_put(struct mstore *s, uint8_t type, const struct id *key, const void *bytes,
+                   size_t len)
+{
+    struct mrec *r = ms_find(s, type, key);
+    if (!r) {
+        s->r = realloc(s->r, (s->n + 1) * sizeof(*s->r));
+        assert_non_null(s->r);
+        r = &s->r[s->n++];
+        r->type = type;
+        r->key = *key;
+    } else {
+        free(r->bytes);
+    }
+    r->bytes = malloc(len);
+    assert_non_null(r->bytes);
+    memcpy(r->bytes, bytes, len);
+    r->len = len;
+}
+
+static void ms_lease(struct mstore *s, const struct id *key, const struct lease *l, size_t n)
+{
+    s->l = realloc(s->l, (s->nl + n) * sizeof(*s->l));
+    assert_non_null(s->l);
+    for (size_t i = 0; i < n; i++)
+        s->l[s->nl++] = (struct mlease){*key, l[i]};
+}
+
+static void ms_release(struct mstore *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->r[i].bytes);
+    free(s->r);
+    free(s->l);
+    memset(s, 0, sizeof(*s));
+}
+
+static void comp_add(struct tnode *nd, uint64_t token)
+{
+    struct tnet *t = nd->net;
+    t->cq = realloc(t->cq, (t->ncq + 1) * sizeof(*t->cq));
+    assert_non_null(t->cq);
+    t->cq[t->ncq++] = (struct tcomp){nd->idx, token};
+}
+
+static int p_write(void *ctx, enum store_type type, const struct id *key, const void *bytes,
+                   size_t len, uint64_t token)
+{
+    struct tnode *nd = ctx;
+    ms_put(&nd->st, (uint8_t)type, key, bytes, len);
+    comp_add(nd, token);
+    return 0;
+}
+
+static int p_remove(void *ctx, enum store_type type, const struct id *key, uint64_t token)
+{
+    struct tnode *nd = ctx;
+    struct mrec *r = ms_find(&nd->st, (uint8_t)type, key);
+    if (r) {
+        free(r->bytes);
+        *r = nd->st.r[--nd->st.n];
+    }
+    comp_add(nd, token);
+    return 0;
+}
+
+static int p_lease_append(void *ctx, const struct id *key, const struct lease *l, size_t n,
+                          uint64_t token)
+{
+    struct tnode *nd = ctx;
+    ms_lease(&nd->st, key, l, n);
+    comp_add(nd, token);
+    return 0;
+}
+
+static int p_read(void *ctx, enum store_type type, const struct id *key, uint8_t **bytes,
+                  size_t *len)
+{
+    struct tnode *nd = ctx;
+    struct mrec *r = ms_find(&nd->st, (uint8_t)type, key);
+    if (!r)
+        return -ENOENT;
+    *bytes = malloc(r->len);
+    assert_non_null(*bytes);
+    memcpy(*bytes, r->bytes, r->len);
+    *len = r->len;
+    return 0;
+}
+
+/* ---- env and chord upcalls ---- */
+
+static uint64_t e_now(void *ctx)
+{
+    return ((struct tnode *)ctx)->net->now;
+}
+
+static uint64_t e_wall(void *ctx)
+{
+    struct tnet *t = ((struct tnode *)ctx)->net;
+    return T_WALL0 + (t->now - T0) + t->wall_off;
+}
+
+static void e_send(void *ctx, const struct addr *to, const void *msg, size_t len)
+{
+    struct tnode *nd = ctx;
+    struct tnet *t = nd->net;
+    t->q = realloc(t->q, (t->nq + 1) * sizeof(*t->q));
+    assert_non_null(t->q);
+    struct tframe *f = &t->q[t->nq++];
+    f->from = nd->idx;
+    f->to = *to;
+    f->bytes = malloc(len);
+    assert_non_null(f->bytes);
+    memcpy(f->bytes, msg, len);
+    f->len = len;
+}
+
+static void e_random(void *ctx, void *buf, size_t len)
+{
+    struct tnode *nd = ctx;
+    uint8_t *p = buf;
+    for (size_t i = 0; i < len; i++) {
+        nd->rng ^= nd->rng << 13;
+        nd->rng ^= nd->rng >> 7;
+        nd->rng ^= nd->rng << 17;
+        p[i] = (uint8_t)nd->rng;
+    }
+}
+
+static void up_update(void *ctx, unsigned v)
+{
+    struct tnode *nd = ctx;
+    if (nd->b)
+        bs_on_update(nd->b, v);
+}
+
+static void up_lookup_done(void *ctx, uint64_t handle, const struct chord_lookup_result *res)
+{
+    struct tnode *nd = ctx;
+    if (nd->b)
+        bs_on_lookup_done(nd->b, handle, res);
+}
+
+/* ---- the network ---- */
+
+static void node_start(struct tnet *t, int i, int bootstrap)
+{
+    struct tnode *nd = &t->n[i];
+    struct chord_config cc;
+    struct bs_config bc;
+    struct env env = {e_now, e_send, e_random, e_wall, nd};
+    struct chord_callbacks cb = {.ctx = nd, .update = up_update, .lookup_done = up_lookup_done};
+    struct bs_persist p = {p_write, p_remove, p_lease_append, p_read, nd};
+
+    nd->net = t;
+    nd->idx = i;
+    nd->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+    addr_v4(&nd->addr, 10, 0, 0, (uint8_t)(i + 1), 4000);
+    chord_config_default(&cc, &nd->addr);
+    cc.vnodes = 1;
+    assert_int_equal(chord_new(&cc, &env, &cb, NULL, &nd->c), 0);
+    bs_config_default(&bc);
+    bc.replicas = t->k;
+    bc.sync_period_ms = 0;
+    assert_int_equal(bs_new(&bc, &env, nd->c, &p, NULL, &nd->b), 0);
+    /* What the store held at start: records, then their leases. */
+    for (size_t r = 0; r < nd->st.n; r++) {
+        struct lease ls[8];
+        size_t nl = 0;
+        for (size_t j = 0; j < nd->st.nl && nl < N_ELEMS(ls); j++)
+            if (id_eq(&nd->st.l[j].key, &nd->st.r[r].key))
+                ls[nl++] = nd->st.l[j].l;
+        bs_load(nd->b, nd->st.r[r].type, &nd->st.r[r].key, (uint32_t)nd->st.r[r].len, ls,
+                nd->st.r[r].type == STORE_CONTENT ? nl : 0);
+    }
+    nd->up = true;
+    if (bootstrap < 0)
+        assert_int_equal(chord_create(nd->c), 0);
+    else
+        assert_int_equal(chord_join(nd->c, &t->n[bootstrap].addr), 0);
+}
+
+/* A crash: the process is gone, its disk (the mstore) stays. */
+static void node_crash(struct tnet *t, int i)
+{
+    struct tnode *nd = &t->n[i];
+    nd->up = false;
+    bs_free(nd->b);
+    chord_free(nd->c);
+    nd->b = NULL;
+    nd->c = NULL;
+}
+
+static struct tnode *node_at(struct tnet *t, const struct addr *a)
+{
+    for (int i = 0; i < t->nn; i++)
+        if (addr_eq(&t->n[i].addr, a))
+            return &t->n[i];
+    return NULL;
+}
+
+static void deliver(struct tnet *t, struct tframe *f)
+{
+    struct frame_header h;
+    struct tnode *to = node_at(t, &f->to), *from = &t->n[f->from];
+
+    assert_int_equal(frame_header_decode(f->bytes, f->len, &h), 0);
+    if (!to || !to->up || !from->up)
+        return; /* a crashed node: the frame is lost */
+    if (h.type == t->drop_type && to->idx == t->drop_to)
+        return;
+    if (h.type >= 1000 && h.type < 1000 + N_ELEMS(t->count))
+        t->count[h.type - 1000]++;
+    if (h.type == BS_MSG_STORE && !(h.flags & FRAME_F_REPLY))
+        t->stores_to[to->idx]++;
+    if (h.type >= BS_MSG_FIRST && h.type <= BS_MSG_LAST)
+        assert_int_equal(bs_input(to->b, &from->addr, f->bytes, f->len), 0);
+    else
+        chord_input(to->c, &from->addr, f->bytes, f->len);
+}
+
+static void net_flush(struct tnet *t)
+{
+    for (unsigned guard = 0; t->nq || t->ncq; guard++) {
+        assert_true(guard < 10000000);
+        if (t->ncq) {
+            struct tcomp c = t->cq[0];
+            memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
+            if (t->n[c.node].up)
+                bs_persist_done(t->n[c.node].b, c.token, 0);
+            continue;
+        }
+        struct tframe f = t->q[0];
+        memmove(&t->q[0], &t->q[1], --t->nq * sizeof(*t->q));
+        deliver(t, &f);
+        free(f.bytes);
+    }
+}
+
+/* Passes ms of fake time, ticking every node at its deadlines. */
+static void net_run(struct tnet *t, uint64_t ms)
+{
+    uint64_t end = t->now + ms;
+    for (unsigned guard = 0;; guard++) {
+        assert_true(guard < 1000000);
+        net_flush(t);
+        uint64_t d = UINT64_MAX;
+        for (int i = 0; i < t->nn; i++) {
+            if (!t->n[i].up)
+                continue;
+            uint64_t a = chord_next_deadline(t->n[i].c), b = bs_next_deadline(t->n[i].b);
+            d = a < d ? a : d;
+            d = b < d ? b : d;
+        }
+        if (d > end)
+            break;
+        if (d > t->now)
+            t->now = d;
+        for (int i = 0; i < t->nn; i++) {
+            if (!t->n[i].up)
+                continue;
+            chord_tick(t->n[i].c);
+            bs_tick(t->n[i].b);
+        }
+    }
+    t->now = end;
+    net_flush(t);
+}
+
+/* Does every up node have its ring neighbours right? */
+static bool ring_ok(struct tnet *t)
+{
+    for (int i = 0; i < t->nn; i++) {
+        struct tnode *a = &t->n[i];
+        if (!a->up)
+            continue;
+        const struct id *me = &chord_vnode_self(a->c, 0)->id;
+        const struct chord_peer *succ;
+        struct chord_peer pred;
+        int want_s = -1, want_p = -1;
+        struct id ds, dp, d;
+        for (int j = 0; j < t->nn; j++) {
+            if (j == i || !t->n[j].up)
+                continue;
+            const struct id *o = &chord_vnode_self(t->n[j].c, 0)->id;
+            id_distance(&d, me, o);
+            if (want_s < 0 || id_cmp(&d, &ds) < 0)
+                want_s = j, ds = d;
+            id_distance(&d, o, me);
+            if (want_p < 0 || id_cmp(&d, &dp) < 0)
+                want_p = j, dp = d;
+        }
+        if (!chord_vnode_joined(a->c, 0))
+            return false;
+        if (want_s < 0)
+            continue;
+        if (chord_vnode_successors(a->c, 0, &succ) == 0 ||
+            !addr_eq(&succ[0].addr, &t->n[want_s].addr))
+            return false;
+        if (!chord_vnode_predecessor(a->c, 0, &pred) || !addr_eq(&pred.addr, &t->n[want_p].addr))
+            return false;
+    }
+    return true;
+}
+
+static void net_settle(struct tnet *t)
+{
+    for (int i = 0; i < 120 && !ring_ok(t); i++)
+        net_run(t, 1000);
+    assert_true(ring_ok(t));
+    net_run(t, 7000); /* the rounds the joins set off, and their retries */
+}
+
+static void net_init(struct tnet *t, int n, unsigned k)
+{
+    memset(t, 0, sizeof(*t));
+    t->now = T0;
+    t->k = k;
+    t->nn = n;
+    t->drop_to = -1;
+    for (int i = 0; i < n; i++)
+        node_start(t, i, i == 0 ? -1 : 0);
+}
+
+static void net_free(struct tnet *t)
+{
+    for (int i = 0; i < t->nn; i++) {
+        if (t->n[i].up)
+            node_crash(t, i);
+        ms_release(&t->n[i].st);
+    }
+    net_flush(t);
+    free(t->q);
+    free(t->cq);
+}
+
+static void counts_reset(struct tnet *t)
+{
+    memset(t->count, 0, sizeof(t->count));
+    memset(t->stores_to, 0, sizeof(t->stores_to));
+}
+
+/* One maintenance round on every up node (as chord's update upcall starts
+ * one), and the time for what it sets off. */
+static void round_all(struct tnet *t)
+{
+    for (int i = 0; i < t->nn; i++)
+        if (t->n[i].up)
+            bs_on_update(t->n[i].b, 0);
+    net_run(t, 2000);
+}
+
+static struct bs_stats stats_of(struct tnet *t, int i)
+{
+    struct bs_stats st;
+    bs_get_stats(t->n[i].b, &st);
+    return st;
+}
+
+static uint64_t stat_sum(struct tnet *t, size_t off)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < t->nn; i++) {
+        if (!t->n[i].up)
+            continue;
+        struct bs_stats st = stats_of(t, i);
+        s += *(uint64_t *)((char *)&st + off);
+    }
+    return s;
+}
+#define SUM(t, field) stat_sum((t), offsetof(struct bs_stats, field))
+
+/* ---- records ---- */
+
+static uint64_t wall_s(struct tnet *t)
+{
+    return (T_WALL0 + (t->now - T0) + t->wall_off) / 1000;
+}
+
+static void owner_key(struct sig_key *k)
+{
+    uint8_t seed[SIG_SEED_LEN];
+    memset(seed, 0x5a, sizeof(seed));
+    assert_int_equal(sig_key_from_seed(seed, k), 0);
+}
+
+/* A content block of distinct bytes and its owner's lease. */
+static void make_block(struct tnet *t, unsigned n, uint64_t lease_s, uint8_t *bytes, size_t *len,
+                       struct id *key, struct lease *l)
+{
+    char data[64];
+    struct sig_key k;
+    int dl = snprintf(data, sizeof(data), "block number %u of the sync tests", n);
+    assert_int_equal(block_encode(BLOCK_KIND_DATA, data, (size_t)dl, false, bytes, len, key), 0);
+    owner_key(&k);
+    assert_int_equal(lease_sign(&k, key, (wall_s(t) - 10) * 1000, wall_s(t) + lease_s, l), 0);
+}
+
+/* Puts a record on node i's disk and into its index, as if there at start. */
+static void plant(struct tnet *t, int i, uint8_t type, const struct id *key, const uint8_t *bytes,
+                  size_t len, const struct lease *l)
+{
+    struct tnode *nd = &t->n[i];
+    ms_put(&nd->st, type, key, bytes, len);
+    if (l)
+        ms_lease(&nd->st, key, l, 1);
+    bs_load(nd->b, type, key, (uint32_t)len, l, l ? 1 : 0);
+}
+
+static unsigned holders(struct tnet *t, uint8_t type, const struct id *key)
+{
+    unsigned h = 0;
+    for (int i = 0; i < t->nn; i++)
+        if (t->n[i].up && bs_holds(t->n[i].b, type, key))
+            h++;
+    return h;
+}
+
+/* The nodes that should hold key: the first k up nodes from its
+ * successor on, in ring order (each node has one vnode). */
+static size_t replica_set(struct tnet *t, const struct id *key, int *out)
+{
+    int order[T_NODES];
+    size_t n = 0;
+    for (int i = 0; i < t->nn; i++)
+        if (t->n[i].up)
+            order[n++] = i;
+    /* Sort by clockwise distance from key to the node's id. */
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n; b++) {
+            struct id da, db;
+            id_distance(&da, key, &chord_vnode_self(t->n[order[a]].c, 0)->id);
+            id_distance(&db, key, &chord_vnode_self(t->n[order[b]].c, 0)->id);
+            if (id_cmp(&db, &da) < 0) {
+                int x = order[a];
+                order[a] = order[b];
+                order[b] = x;
+            }
+        }
+    size_t k = n < t->k ? n : t->k;
+    memcpy(out, order, k * sizeof(*out));
+    return k;
+}
+
+static bool in_set(const int *set, size_t n, int i)
+{
+    for (size_t j = 0; j < n; j++)
+        if (set[j] == i)
+            return true;
+    return false;
+}
+
+/* Is key held by exactly its replica set? */
+static bool placed_exactly(struct tnet *t, uint8_t type, const struct id *key)
+{
+    int set[T_NODES];
+    size_t n = replica_set(t, key, set);
+    for (int i = 0; i < t->nn; i++)
+        if (t->n[i].up && bs_holds(t->n[i].b, type, key) != in_set(set, n, i))
+            return false;
+    return true;
+}
+
+/* ---- tests ---- */
+
+/* Two nodes, k = 2: one holds a block the other lacks. One round repairs
+ * it; after that a round is one SYNC_DIGEST and one SYNC_DIGEST_OK per
+ * node and member, and nothing else moves. */
+static void test_two_nodes_one_block(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id key;
+    struct lease l;
+
+    net_init(&t, 2, 2);
+    net_settle(&t);
+    /* In sync and empty: one pair per node and member. */
+    counts_reset(&t);
+    round_all(&t);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST - 1000], 2);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST_OK - 1000], 2);
+
+    for (unsigned i = 0; i < 20; i++) {
+        make_block(&t, i, 90 * T_DAY_S, bytes, &len, &key, &l);
+        plant(&t, 0, STORE_CONTENT, &key, bytes, len, &l);
+        plant(&t, 1, STORE_CONTENT, &key, bytes, len, &l);
+    }
+    make_block(&t, 100, 90 * T_DAY_S, bytes, &len, &key, &l);
+    plant(&t, 1, STORE_CONTENT, &key, bytes, len, &l);
+    assert_int_equal(holders(&t, STORE_CONTENT, &key), 1);
+
+    counts_reset(&t);
+    round_all(&t);
+    assert_int_equal(holders(&t, STORE_CONTENT, &key), 2);
+    assert_int_equal(SUM(&t, sync_pushed) + SUM(&t, sync_pulled), 1);
+
+    counts_reset(&t);
+    uint64_t moved = SUM(&t, sync_pushed) + SUM(&t, sync_pulled);
+    round_all(&t);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST - 1000], 2);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST_OK - 1000], 2);
+    assert_int_equal(t.count[BS_MSG_STORE - 1000], 0);
+    assert_int_equal(t.count[BS_MSG_GET - 1000], 0);
+    assert_int_equal(SUM(&t, sync_pushed) + SUM(&t, sync_pulled), moved);
+    net_free(&t);
+}
+
+/* Three nodes, k = 3: blocks held by a single member (the primary or not)
+ * are back on all three after one round (a pull by the primary sets off a
+ * follow-up round of its own, which pushes to the third member). */
+static void test_one_of_three_returns_to_three(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id keys[6];
+    struct lease l;
+
+    net_init(&t, 3, 3);
+    net_settle(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++) {
+        make_block(&t, i, 90 * T_DAY_S, bytes, &len, &keys[i], &l);
+        plant(&t, (int)(i % 3), STORE_CONTENT, &keys[i], bytes, len, &l);
+    }
+    counts_reset(&t);
+    round_all(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++)
+        assert_int_equal(holders(&t, STORE_CONTENT, &keys[i]), 3);
+    assert_int_equal(t.stores_to[0] + t.stores_to[1] + t.stores_to[2] + t.count[BS_MSG_GET - 1000],
+                     2 * N_ELEMS(keys));
+
+    /* In sync: 3 nodes x 2 members, one pair each. */
+    counts_reset(&t);
+    round_all(&t);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST - 1000], 6);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST_OK - 1000], 6);
+    assert_int_equal(t.count[BS_MSG_STORE - 1000] + t.count[BS_MSG_GET - 1000], 0);
+    net_free(&t);
+}
+
+/* Many records, a few missing here and there: the digests descend into
+ * the buckets that differ only, and everything converges. */
+static void test_many_records_descend(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id keys[400];
+    struct lease l;
+
+    net_init(&t, 2, 2);
+    net_settle(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++) {
+        make_block(&t, 1000 + i, 90 * T_DAY_S, bytes, &len, &keys[i], &l);
+        if (i % 97 != 1)
+            plant(&t, 0, STORE_CONTENT, &keys[i], bytes, len, &l);
+        if (i % 89 != 2)
+            plant(&t, 1, STORE_CONTENT, &keys[i], bytes, len, &l);
+    }
+    round_all(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++)
+        assert_int_equal(holders(&t, STORE_CONTENT, &keys[i]), 2);
+    counts_reset(&t);
+    round_all(&t);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST - 1000], 2);
+    net_free(&t);
+}
+
+/* A reclaim reached two of three holders; the third kept the block with
+ * the old grant. A round spreads the reclaim and the block goes. */
+static void test_missed_reclaim_converges(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id key;
+    struct lease grant, reclaim;
+    struct sig_key k;
+
+    net_init(&t, 3, 3);
+    net_settle(&t);
+    for (unsigned v = 0; v < 3; v++) {
+        make_block(&t, 7 + v, 90 * T_DAY_S, bytes, &len, &key, &grant);
+        for (int i = 0; i < 3; i++)
+            plant(&t, i, STORE_CONTENT, &key, bytes, len, &grant);
+        /* The reclaim, signed later, reaches every node but v. */
+        owner_key(&k);
+        assert_int_equal(lease_sign(&k, &key, wall_s(&t) * 1000, 0, &reclaim), 0);
+        for (int i = 0; i < 3; i++) {
+            if (i == (int)v)
+                continue;
+            struct bs_entry *e = bs_index_find(&t.n[i].b->ix, STORE_CONTENT, &key);
+            assert_non_null(e);
+            assert_int_equal(bs_index_merge_leases(&t.n[i].b->ix, e, &reclaim, 1, wall_s(&t), NULL),
+                             0);
+            ms_lease(&t.n[i].st, &key, &reclaim, 1);
+        }
+        assert_true(bs_holds(t.n[v].b, STORE_CONTENT, &key));
+        round_all(&t);
+        round_all(&t);
+        assert_int_equal(holders(&t, STORE_CONTENT, &key), 0);
+        /* Every node ends with the reclaim. */
+        for (int i = 0; i < 3; i++) {
+            struct bs_entry *e = bs_index_find(&t.n[i].b->ix, STORE_CONTENT, &key);
+            if (e)
+                assert_false(bs_entry_live(e, wall_s(&t)));
+        }
+    }
+    net_free(&t);
+}
+
+/* Three nodes, k = 2, each block on its replica set. A fourth node joins:
+ * it takes over its range, and the node that dropped out of a replica set
+ * hands its copies off and drops them, leaving every block on exactly its
+ * new replica set. */
+static void test_join_takes_over_and_handoff(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id keys[40];
+    struct lease l;
+
+    net_init(&t, 3, 2);
+    net_settle(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++) {
+        int set[T_NODES];
+        make_block(&t, 200 + i, 90 * T_DAY_S, bytes, &len, &keys[i], &l);
+        size_t n = replica_set(&t, &keys[i], set);
+        for (size_t j = 0; j < n; j++)
+            plant(&t, set[j], STORE_CONTENT, &keys[i], bytes, len, &l);
+    }
+    t.nn = 4;
+    node_start(&t, 3, 0);
+    net_settle(&t);
+    round_all(&t);
+    net_run(&t, SYNC_HANDOFF_QUIET_MS); /* handoff waits for a quiet ring */
+    round_all(&t);
+    round_all(&t);
+    unsigned on_new = 0;
+    for (unsigned i = 0; i < N_ELEMS(keys); i++) {
+        assert_true(placed_exactly(&t, STORE_CONTENT, &keys[i]));
+        on_new += bs_holds(t.n[3].b, STORE_CONTENT, &keys[i]);
+    }
+    assert_true(on_new > 0);
+    assert_true(SUM(&t, handed_off) > 0);
+    net_free(&t);
+}
+
+/* Expired kv records and blocks whose only lease ran out are dropped. */
+static void test_expiry(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[KV_MAX_LEN];
+    size_t len;
+    struct id kkey, bkey, keep;
+    struct lease l;
+
+    net_init(&t, 2, 2);
+    net_settle(&t);
+    memset(&kkey, 0x42, sizeof(kkey));
+    assert_int_equal(
+        kv_encode(&kkey, (wall_s(&t) - 1) * 1000, wall_s(&t) + 60, 2, "v", 1, bytes, &len), 0);
+    plant(&t, 0, STORE_KV, &kkey, bytes, len, NULL);
+    plant(&t, 1, STORE_KV, &kkey, bytes, len, NULL);
+    make_block(&t, 300, 60, bytes, &len, &bkey, &l);
+    plant(&t, 0, STORE_CONTENT, &bkey, bytes, len, &l);
+    plant(&t, 1, STORE_CONTENT, &bkey, bytes, len, &l);
+    make_block(&t, 301, 90 * T_DAY_S, bytes, &len, &keep, &l);
+    plant(&t, 0, STORE_CONTENT, &keep, bytes, len, &l);
+    plant(&t, 1, STORE_CONTENT, &keep, bytes, len, &l);
+
+    round_all(&t);
+    assert_int_equal(holders(&t, STORE_KV, &kkey), 2);
+    assert_int_equal(holders(&t, STORE_CONTENT, &bkey), 2);
+    t.wall_off += 120 * 1000;
+    round_all(&t);
+    assert_int_equal(holders(&t, STORE_KV, &kkey), 0);
+    assert_int_equal(holders(&t, STORE_CONTENT, &bkey), 0);
+    assert_int_equal(holders(&t, STORE_CONTENT, &keep), 2);
+    assert_int_equal(SUM(&t, expired), 4);
+    net_free(&t);
+}
+
+/* Four nodes, k = 3. One crashes; its blocks are re-replicated on the
+ * next node. It returns with its disk: its copies count again (nothing is
+ * stored to it), and the stand-in hands its extra copies off. */
+static void test_crash_return_counts_again(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id keys[30];
+    struct lease l;
+    const int victim = 2;
+
+    net_init(&t, 4, 3);
+    net_settle(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++) {
+        int set[T_NODES];
+        make_block(&t, 400 + i, 90 * T_DAY_S, bytes, &len, &keys[i], &l);
+        size_t n = replica_set(&t, &keys[i], set);
+        for (size_t j = 0; j < n; j++)
+            plant(&t, set[j], STORE_CONTENT, &keys[i], bytes, len, &l);
+    }
+    node_crash(&t, victim);
+    net_settle(&t);
+    round_all(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++)
+        assert_int_equal(holders(&t, STORE_CONTENT, &keys[i]), 3);
+
+    counts_reset(&t);
+    node_start(&t, victim, 0);
+    net_settle(&t);
+    round_all(&t);
+    net_run(&t, SYNC_HANDOFF_QUIET_MS); /* handoff waits for a quiet ring */
+    round_all(&t);
+    round_all(&t);
+    assert_int_equal(t.stores_to[victim], 0);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++)
+        assert_true(placed_exactly(&t, STORE_CONTENT, &keys[i]));
+    assert_true(SUM(&t, handed_off) > 0);
+    net_free(&t);
+}
+
+/* Malformed sync requests are refused as such; a reply type sent as a
+ * request too. */
+static void test_malformed_input(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t frame[FRAME_HEADER_SIZE + 64];
+    struct frame_header h = {FRAME_VERSION, 0, BS_MSG_SYNC_DIGEST, 7, 10};
+
+    net_init(&t, 1, 1);
+    net_settle(&t);
+    memset(frame, 0, sizeof(frame));
+    frame_header_encode(&h, frame);
+    assert_int_equal(bs_input(t.n[0].b, &t.n[0].addr, frame, FRAME_HEADER_SIZE + 10),
+                     BS_ERR_MALFORMED);
+    h.type = BS_MSG_SYNC_KEYS;
+    frame_header_encode(&h, frame);
+    assert_int_equal(bs_input(t.n[0].b, &t.n[0].addr, frame, FRAME_HEADER_SIZE + 10),
+                     BS_ERR_MALFORMED);
+    h.type = BS_MSG_SYNC_DIGEST_OK;
+    h.length = 2;
+    frame_header_encode(&h, frame);
+    assert_int_equal(bs_input(t.n[0].b, &t.n[0].addr, frame, FRAME_HEADER_SIZE + 2),
+                     BS_ERR_MALFORMED);
+    net_free(&t);
+}
+
+/* ---- codecs ---- */
+
+static void test_codec_digest(void **state)
+{
+    (void)state;
+    struct sync_digest m, d;
+    uint8_t buf[SYNC_DIGEST_WIRE_MAX];
+    size_t len;
+
+    memset(&m, 0, sizeof(m));
+    memset(&m.lo, 0x11, sizeof(m.lo));
+    memset(&m.hi, 0x22, sizeof(m.hi));
+    m.depth = 3;
+    m.prefix[0] = 1, m.prefix[1] = 2, m.prefix[2] = 3;
+    m.b[0].count = 1;
+    m.b[0].digest[0] = 0xaa;
+    m.b[255].count = 70000;
+    m.b[255].digest[7] = 0x55;
+    assert_int_equal(sync_digest_encode(&m, buf, sizeof(buf), &len), 0);
+    assert_int_equal(len, 64 + 1 + 3 + 32 + 2 * 12);
+    assert_int_equal(sync_digest_decode(buf, len, &d), 0);
+    assert_memory_equal(&m, &d, sizeof(m));
+    /* Truncated, trailing byte, depth too big, a set bit with count 0. */
+    assert_int_equal(sync_digest_decode(buf, len - 1, &d), BS_ERR_MALFORMED);
+    buf[len] = 0;
+    assert_int_equal(sync_digest_decode(buf, len + 1, &d), BS_ERR_MALFORMED);
+    buf[64] = SYNC_DEPTH_MAX + 1;
+    assert_int_equal(sync_digest_decode(buf, len, &d), BS_ERR_MALFORMED);
+    buf[64] = 3;
+    memset(buf + 64 + 1 + 3 + 32, 0, 4);
+    assert_int_equal(sync_digest_decode(buf, len, &d), BS_ERR_MALFORMED);
+    assert_int_equal(sync_digest_encode(&m, buf, 10, &len), -EMSGSIZE);
+}
+
+static void test_codec_reply(void **state)
+{
+    (void)state;
+    struct sync_entry ent[3];
+    struct sync_reply m, d;
+    static uint8_t buf[SYNC_REPLY_WIRE_MAX];
+    size_t len;
+
+    memset(ent, 0, sizeof(ent));
+    memset(&m, 0, sizeof(m));
+    for (int i = 0; i < 3; i++) {
+        ent[i].type = STORE_CONTENT + (uint8_t)i;
+        ent[i].flags = SYNC_F_HELD | SYNC_F_PRESENT;
+        memset(&ent[i].key, i + 1, sizeof(ent[i].key));
+        ent[i].version = 100u + (unsigned)i;
+        ent[i].digest[0] = (uint8_t)i;
+    }
+    m.nb = 3;
+    m.rb[0] = (struct sync_reply_bucket){4, SYNC_MODE_LIST, 2, 0};
+    m.rb[1] = (struct sync_reply_bucket){9, SYNC_MODE_DESCEND, 0, 0};
+    m.rb[2] = (struct sync_reply_bucket){200, SYNC_MODE_LIST, 1, 2};
+    m.nent = 3;
+    m.ent = ent;
+    assert_int_equal(sync_reply_encode(&m, buf, sizeof(buf), &len), 0);
+    assert_int_equal(len, 2 + 4 + 2 + 4 + 3 * SYNC_ENTRY_WIRE);
+    assert_int_equal(sync_reply_decode(buf, len, &d), 0);
+    assert_int_equal(d.nb, 3);
+    assert_int_equal(d.nent, 3);
+    assert_memory_equal(d.ent, ent, sizeof(ent));
+    assert_int_equal(d.rb[2].first, 2);
+    sync_reply_release(&d);
+    /* Truncated; buckets out of order; a bad type; a bad mode. */
+    assert_int_equal(sync_reply_decode(buf, len - 1, &d), BS_ERR_MALFORMED);
+    buf[2 + 4 + 2 * SYNC_ENTRY_WIRE] = 4;
+    assert_int_equal(sync_reply_decode(buf, len, &d), BS_ERR_MALFORMED);
+    buf[2 + 4 + 2 * SYNC_ENTRY_WIRE] = 9;
+    buf[2 + 4] = 9;
+    assert_int_equal(sync_reply_decode(buf, len, &d), BS_ERR_MALFORMED);
+    buf[2 + 4] = STORE_CONTENT;
+    buf[2 + 1] = 7;
+    assert_int_equal(sync_reply_decode(buf, len, &d), BS_ERR_MALFORMED);
+    buf[2 + 1] = SYNC_MODE_LIST;
+    assert_int_equal(sync_reply_decode(buf, len, &d), 0);
+    sync_reply_release(&d);
+}
+
+static void test_codec_keys(void **state)
+{
+    (void)state;
+    struct sync_entry q[2], d[SYNC_KEYS_MAX];
+    uint8_t buf[SYNC_KEYS_WIRE_MAX];
+    size_t len, n;
+
+    memset(q, 0, sizeof(q));
+    q[0].type = STORE_ROOT;
+    memset(&q[0].key, 3, sizeof(q[0].key));
+    q[1].type = STORE_KV;
+    memset(&q[1].key, 4, sizeof(q[1].key));
+    assert_int_equal(sync_keys_encode(q, 2, buf, sizeof(buf), &len), 0);
+    assert_int_equal(sync_keys_decode(buf, len, d, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(&d[1].key, &q[1].key, sizeof(q[1].key));
+    assert_int_equal(d[0].type, STORE_ROOT);
+    assert_int_equal(sync_keys_decode(buf, len - 1, d, &n), BS_ERR_MALFORMED);
+    buf[2] = 9;
+    assert_int_equal(sync_keys_decode(buf, len, d, &n), BS_ERR_MALFORMED);
+    assert_int_equal(sync_keys_encode(q, 0, buf, sizeof(buf), &len), -EINVAL);
+
+    q[0].flags = SYNC_F_HELD | SYNC_F_BUSY;
+    q[0].version = 77;
+    q[0].digest[3] = 9;
+    assert_int_equal(sync_keys_ok_encode(q, 2, buf, sizeof(buf), &len), 0);
+    assert_int_equal(sync_keys_ok_decode(buf, len, d, 2), 0);
+    assert_int_equal(d[0].flags, q[0].flags);
+    assert_int_equal(d[0].version, 77);
+    assert_int_equal(d[0].digest[3], 9);
+    assert_int_equal(sync_keys_ok_decode(buf, len, d, 3), BS_ERR_MALFORMED);
+    buf[2] = 0xff;
+    assert_int_equal(sync_keys_ok_decode(buf, len, d, 2), BS_ERR_MALFORMED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_codec_digest),
+        cmocka_unit_test(test_codec_reply),
+        cmocka_unit_test(test_codec_keys),
+        cmocka_unit_test(test_malformed_input),
+        cmocka_unit_test(test_two_nodes_one_block),
+        cmocka_unit_test(test_one_of_three_returns_to_three),
+        cmocka_unit_test(test_many_records_descend),
+        cmocka_unit_test(test_missed_reclaim_converges),
+        cmocka_unit_test(test_join_takes_over_and_handoff),
+        cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_crash_return_counts_again),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
