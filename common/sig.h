@@ -38,7 +38,8 @@ int sig_keygen(struct sig_key *out);
  * seeds). Returns 0 or -EIO. */
 int sig_key_from_seed(const uint8_t seed[SIG_SEED_LEN], struct sig_key *out);
 
-/* sig = Ed25519 signature of msg under k. Returns 0 or -EIO. */
+/* sig = Ed25519 signature of msg under k. Returns 0, -EINVAL if k->pub is not
+ * the public key of k->seed (nothing signed with it would verify), or -EIO. */
 int sig_sign(const struct sig_key *k, const void *msg, size_t len, uint8_t sig[SIG_LEN]);
 /* True only if sig is a valid signature of msg under pub. */
 bool sig_verify(const struct sig_pub *pub, const void *msg, size_t len,
