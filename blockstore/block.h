@@ -90,11 +90,13 @@ struct block_info {
  * frame). Returns 0 and *out, or -EBADMSG. */
 int block_parse(const void *bytes, size_t len, struct block_info *out);
 /* Returns 0 if bytes are a well-formed content block whose SHA-256 is
- * key, else -EBADMSG. */
+ * key, else -EBADMSG. For zstd it checks the frame's structure (one standard
+ * frame declaring the raw length, ending with the bytes), not its contents:
+ * only block_decode finds damage inside a frame. */
 int block_verify(const struct id *key, const void *bytes, size_t len);
 /* Inflates the payload of well-formed content-block bytes into out
  * (cap >= raw length). Sets *out_len. Returns 0, -EBADMSG (bad zstd frame or
- * size mismatch), -ENOBUFS (cap too small). */
+ * size mismatch), -ENOBUFS (cap too small), -ENOMEM. */
 int block_decode(const void *bytes, size_t len, void *out, size_t cap, size_t *out_len);
 
 /* ---- root blocks ---- */
@@ -187,7 +189,8 @@ int file_indirect_parse(const void *payload, size_t len, uint8_t *level, uint32_
  * hands every block it makes (indirect ones first, the FILE block last) to
  * emit, which returns 0 or a negative errno that stops the build. Sets
  * *file_key to the FILE block's key. Returns 0, -EMSGSIZE (more than
- * BLOCK_FILE_MAX_LEVELS levels), -ENOMEM, or emit's error. */
+ * BLOCK_FILE_MAX_LEVELS levels), -EINVAL (chunk_size not in 1..BLOCK_MAX_DATA,
+ * or n != ceil(size / chunk_size)), -ENOMEM, or emit's error. */
 typedef int (*file_emit_fn)(void *ctx, const struct id *key, const uint8_t *bytes, size_t len);
 int file_manifest_build(uint64_t size, uint32_t chunk_size, const struct id *keys, size_t n,
                         file_emit_fn emit, void *ctx, struct id *file_key);
