@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tools/cmd.h"
+#include "tools/keys.h"
 
 struct subcommand {
     const char *name;
@@ -16,6 +17,7 @@ static const struct subcommand subcommands[] = {
     {"node", cmd_node, "run a node of the ring (see docs/operations.md)"},
     {"status", cmd_status, "show the state of the running node"},
     {"lookup-key", cmd_lookup_key, "ask the running node which node is responsible for a key"},
+    {"keygen", cmd_keygen, "make a key pair for signing roots and leases (NAME.key, NAME.pub)"},
     {"sim", cmd_sim, "Chord experiments in the simulator: paths, balance, churn"},
 };
 
