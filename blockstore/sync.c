@@ -257,6 +257,37 @@ void sync_op_start(struct bs_sync *s, struct sync_op *op)
     }
 }
 
+bool sync_peer_full(const struct bs_sync *s, const struct addr *a)
+{
+    uint64_t now = env_now(&s->b->env);
+    for (size_t i = 0; i < SYNC_FULL_MAX; i++)
+        if (s->full[i].until > now && addr_eq(&s->full[i].a, a))
+            return true;
+    return false;
+}
+
+void sync_peer_mark_full(struct bs_sync *s, const struct addr *a)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < SYNC_FULL_MAX; i++) {
+        if (addr_eq(&s->full[i].a, a)) {
+            at = i;
+            break;
+        }
+        if (s->full[i].until < s->full[at].until)
+            at = i; /* the oldest mark goes */
+    }
+    s->full[at].a = *a;
+    s->full[at].until = env_now(&s->b->env) + SYNC_FULL_BACKOFF_MS;
+}
+
+void sync_follow_up(struct bs_sync *s)
+{
+    uint64_t at = env_now(&s->b->env) + SYNC_DEBOUNCE_MS;
+    if (at < s->update_at)
+        s->update_at = at;
+}
+
 /* ---- completions ---- */
 
 static void on_persist(struct bs *b, void *ctx, int status)

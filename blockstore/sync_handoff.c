@@ -183,11 +183,15 @@ static void on_locate(struct bs *b, void *ctx, int status, const struct bs_locat
         sync_id_dec(&h->loc_lo);
         h->loc_hi = h->probe;
     }
+    LOG_D(b->lg, "sync", "handoff: location of %02x%02x: %u members, %s", h->probe.b[0],
+          h->probe.b[1], h->nmem, first_k ? "kept" : "offered");
     if (first_k) {
         kept_add(s, &h->loc_lo, &h->loc_hi);
         cursor_advance(h, &h->loc_hi);
     } else {
         h->have_loc = true;
+        h->bcur = h->probe; /* keys of the location before it come in a later walk */
+        sync_id_dec(&h->bcur);
     }
     handoff_continue(s);
 }
@@ -199,14 +203,10 @@ static bool batch_build(struct bs_sync *s)
     struct handoff *h = &s->ho;
     struct sync_range_it it;
     struct bs_entry *e;
-    struct id lo = h->cursor;
-
     h->nkeys = 0;
-    if (!id_in_oc(&lo, &h->loc_lo, &h->loc_hi))
-        lo = h->loc_lo;
-    if (id_eq(&lo, &h->loc_hi) && !id_eq(&h->loc_lo, &h->loc_hi))
+    if (id_eq(&h->bcur, &h->loc_hi))
         return false;
-    sync_it_init(&it, &b->ix, &lo, &h->loc_hi, 0, NULL);
+    sync_it_init(&it, &b->ix, &h->bcur, &h->loc_hi, 0, NULL);
     while ((e = sync_it_next(&it))) {
         bool new_key = h->nkeys == 0 || !id_eq(&h->keys[h->nkeys - 1].key, &e->key);
         if (new_key && h->nkeys + STORE_KV > SYNC_HANDOFF_BATCH)
@@ -224,7 +224,8 @@ static bool batch_build(struct bs_sync *s)
         return false;
     /* A location reaching past the walk's start ends the walk after this
      * batch. */
-    cursor_advance(h, &h->keys[h->nkeys - 1].key);
+    h->bcur = h->keys[h->nkeys - 1].key;
+    cursor_advance(h, &h->bcur);
     return true;
 }
 
@@ -242,6 +243,8 @@ static void batch_finish(struct bs_sync *s)
         bool all = h->nmem > 0 && hk->confirmed >= h->nmem;
         bool rest_full =
             hk->confirmed >= 1 && hk->confirmed + hk->full >= h->nmem && !h->self_in_set;
+        LOG_D(b->lg, "sync", "handoff: %02x%02x confirmed by %u of %u (%u full)", hk->key.b[0],
+              hk->key.b[1], hk->confirmed, h->nmem, hk->full);
         if (!all && !rest_full)
             continue;
         bs_drop(b, e);
@@ -360,6 +363,10 @@ void sync_keys_reply(struct bs_sync *s, struct sync_op *op, int status, uint16_t
                     kind = e->type == STORE_CONTENT ? OP_HLEASE : (sync_good(e) ? OP_HPUSH : 0);
             } else if (sync_good(e) && !(p->flags & SYNC_F_BUSY)) {
                 kind = OP_HPUSH;
+            }
+            if (kind == OP_HPUSH && sync_peer_full(s, &h->mem[m])) {
+                hk->full++; /* it said so lately: do not send the bytes again */
+                continue;
             }
             if (!kind)
                 continue;
@@ -497,8 +504,11 @@ void sync_handoff_round(struct bs_sync *s)
     h->locates = 0;
     h->batches = 0;
     if (h->done && !h->running) {
-        /* A new walk over the index, from where the last one ended. */
+        /* A new walk over the whole ring, from the key where the last one
+         * ended (included again: a walk stops short of its start, and a
+         * ring with one foreign key would otherwise never see it again). */
         h->done = false;
+        sync_id_dec(&h->cursor);
         h->start = h->cursor;
     }
     handoff_continue(s);
@@ -520,6 +530,8 @@ void sync_handoff_done(struct bs_sync *s, struct sync_op *op, int status)
             hk->full++;
         }
     }
+    if (status == BS_ERR_FULL)
+        sync_peer_mark_full(s, &op->peer);
     sync_op_free(s, op);
     if (mine && --h->pending == 0) {
         batch_finish(s);

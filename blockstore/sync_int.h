@@ -33,8 +33,12 @@
  * in. Longer than the client's location cache keeps an entry (10 s), so
  * an entry cached before the change has gone too. */
 #define SYNC_HANDOFF_QUIET_MS 15000
-#define SYNC_OP_SLOT_BITS        16
-#define SYNC_OP_SLOTS            (1u << SYNC_OP_SLOT_BITS)
+/* A member that refused a push for space is not sent another for this
+ * long (PAST: a full node refuses; the copy goes elsewhere). */
+#define SYNC_FULL_BACKOFF_MS 60000
+#define SYNC_FULL_MAX        16
+#define SYNC_OP_SLOT_BITS    16
+#define SYNC_OP_SLOTS        (1u << SYNC_OP_SLOT_BITS)
 
 #define SYNC_N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -104,6 +108,7 @@ struct handoff {
     struct id probe; /* the key being located */
     bool have_loc;
     struct id loc_lo, loc_hi; /* (lo, hi]: the location's range */
+    struct id bcur;           /* its records up to here are offered */
     struct addr mem[BS_REPLICAS_MAX];
     unsigned nmem;
     bool self_in_set; /* this node is one of the location's diversion spares */
@@ -128,6 +133,10 @@ struct bs_sync {
     struct kept_range kept[SYNC_KEPT_MAX];
     size_t nkept;
     struct id expire_cursor;
+    struct {
+        struct addr a;
+        uint64_t until;
+    } full[SYNC_FULL_MAX];    /* members that said BS_ERR_FULL lately */
     uint64_t view_hash;       /* of every vnode's predecessor and successors */
     uint64_t view_changed_at; /* when the round saw view_hash change */
 };
@@ -216,6 +225,12 @@ void *sync_op_ctx(const struct bs_sync *s, const struct sync_op *op);
 void sync_op_start(struct bs_sync *s, struct sync_op *op);
 /* Is a push, pull or lease exchange of key under way? */
 bool sync_key_busy(const struct bs_sync *s, const struct id *key);
+/* Did a push to a refuse for space within SYNC_FULL_BACKOFF_MS? */
+bool sync_peer_full(const struct bs_sync *s, const struct addr *a);
+void sync_peer_mark_full(struct bs_sync *s, const struct addr *a);
+/* A push or pull moved a record: compare again soon (SYNC_DEBOUNCE_MS),
+ * to carry on within the budgets and reach the members that lack it too. */
+void sync_follow_up(struct bs_sync *s);
 /* The bs_rpc callback of every sync request. */
 void sync_on_rpc(struct bs *b, void *ctx, int status, uint16_t type, const uint8_t *payload,
                  size_t len);

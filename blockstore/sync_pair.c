@@ -16,6 +16,8 @@ static bool pair_op(struct bs_sync *s, unsigned v, uint8_t kind, uint8_t then,
         return false;
     if (sync_key_busy(s, key))
         return true; /* someone is on it; look again next round */
+    if (kind == OP_PUSH && sync_peer_full(s, peer))
+        return true;
     struct sync_op *op = sync_op_new(s, kind);
     if (!op)
         return false;
@@ -322,16 +324,16 @@ void sync_pair_done(struct bs_sync *s, struct sync_op *op, int status)
     struct bs *b = s->b;
     uint8_t kind = op->kind;
 
-    if (status == 0 && kind == OP_PUSH)
+    if (status == 0 && kind == OP_PUSH) {
         b->stats.sync_pushed++;
+        sync_follow_up(s);
+    }
     if (status == 0 && kind == OP_PULL) {
         b->stats.sync_pulled++;
-        /* What came in may be missing at the other members too: compare
-         * again soon rather than a whole period later. */
-        uint64_t at = env_now(&b->env) + SYNC_DEBOUNCE_MS;
-        if (at < s->update_at)
-            s->update_at = at;
+        sync_follow_up(s); /* the other members may lack it too */
     }
+    if (status == BS_ERR_FULL && kind == OP_PUSH)
+        sync_peer_mark_full(s, &op->peer);
     /* A refusal for want of a live lease means the other side knows a
      * lease record we lack (a reclaim, usually): exchange them, so that
      * both come to the same conclusion. */

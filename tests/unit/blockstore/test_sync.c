@@ -9,8 +9,8 @@
  * the client. Maintenance runs only when a test asks (sync_period_ms 0,
  * rounds started through the update upcall), so message counts are exact.
  *
- * The codecs of sync_msg.c are tested at the end: round trips and every
- * rejection.
+ * Set T_LOG=1 in the environment to see the block servers' debug log.
+ * The codecs are tested in test_sync_msg.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,11 +28,12 @@
 #include "common/frame.h"
 #include "common/hash.h"
 
-#define T_NODES    6
-#define T0         1000000ull
-#define T_WALL0    1700000000000ull /* 2023-11-14, in unix ms */
-#define T_DAY_S    (24ull * 3600ull)
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define T_NODES      6
+#define T0           1000000ull
+#define T_WALL0      1700000000000ull /* 2023-11-14, in unix ms */
+#define T_DAY_S      (24ull * 3600ull)
+#define T_LATENCY_MS 1 /* every frame: with none, two nodes could spin at one instant */
+#define N_ELEMS(a)   (sizeof(a) / sizeof((a)[0]))
 
 /* ---- in-memory persist ---- */
 
@@ -69,6 +70,7 @@ struct tnode {
 };
 
 struct tframe {
+    uint64_t at; /* delivery time */
     int from;
     struct addr to;
     uint8_t *bytes;
@@ -92,8 +94,8 @@ struct tnet {
     size_t ncq;
     unsigned count[64];          /* frames delivered, by type - 1000 */
     unsigned stores_to[T_NODES]; /* STORE requests delivered to each node */
-    uint16_t drop_type;          /* frames of this type to drop_to are lost */
-    int drop_to;
+    bool no_space[T_NODES];      /* started with capacity 0: refuses every store */
+    struct logger lg;            /* T_LOG=1 in the environment: debug log on stderr */
 };
 
 static struct mrec *ms_find(struct mstore *s, uint8_t type, const struct id *key)
@@ -212,6 +214,7 @@ static void e_send(void *ctx, const struct addr *to, const void *msg, size_t len
     t->q = realloc(t->q, (t->nq + 1) * sizeof(*t->q));
     assert_non_null(t->q);
     struct tframe *f = &t->q[t->nq++];
+    f->at = t->now + T_LATENCY_MS;
     f->from = nd->idx;
     f->to = *to;
     f->bytes = malloc(len);
@@ -267,7 +270,9 @@ static void node_start(struct tnet *t, int i, int bootstrap)
     bs_config_default(&bc);
     bc.replicas = t->k;
     bc.sync_period_ms = 0;
-    assert_int_equal(bs_new(&bc, &env, nd->c, &p, NULL, &nd->b), 0);
+    if (t->no_space[i])
+        bc.capacity = 0;
+    assert_int_equal(bs_new(&bc, &env, nd->c, &p, getenv("T_LOG") ? &t->lg : NULL, &nd->b), 0);
     /* What the store held at start: records, then their leases. */
     for (size_t r = 0; r < nd->st.n; r++) {
         struct lease ls[8];
@@ -312,8 +317,6 @@ static void deliver(struct tnet *t, struct tframe *f)
     assert_int_equal(frame_header_decode(f->bytes, f->len, &h), 0);
     if (!to || !to->up || !from->up)
         return; /* a crashed node: the frame is lost */
-    if (h.type == t->drop_type && to->idx == t->drop_to)
-        return;
     if (h.type >= 1000 && h.type < 1000 + N_ELEMS(t->count))
         t->count[h.type - 1000]++;
     if (h.type == BS_MSG_STORE && !(h.flags & FRAME_F_REPLY))
@@ -324,9 +327,10 @@ static void deliver(struct tnet *t, struct tframe *f)
         chord_input(to->c, &from->addr, f->bytes, f->len);
 }
 
+/* Delivers the persist completions and the frames due by now. */
 static void net_flush(struct tnet *t)
 {
-    for (unsigned guard = 0; t->nq || t->ncq; guard++) {
+    for (unsigned guard = 0;; guard++) {
         assert_true(guard < 10000000);
         if (t->ncq) {
             struct tcomp c = t->cq[0];
@@ -335,6 +339,8 @@ static void net_flush(struct tnet *t)
                 bs_persist_done(t->n[c.node].b, c.token, 0);
             continue;
         }
+        if (t->nq == 0 || t->q[0].at > t->now)
+            return;
         struct tframe f = t->q[0];
         memmove(&t->q[0], &t->q[1], --t->nq * sizeof(*t->q));
         deliver(t, &f);
@@ -342,14 +348,15 @@ static void net_flush(struct tnet *t)
     }
 }
 
-/* Passes ms of fake time, ticking every node at its deadlines. */
+/* Passes ms of fake time like an event loop: frames arrive and nodes are
+ * ticked at their deadlines. */
 static void net_run(struct tnet *t, uint64_t ms)
 {
     uint64_t end = t->now + ms;
     for (unsigned guard = 0;; guard++) {
-        assert_true(guard < 1000000);
+        assert_true(guard < 10000000);
         net_flush(t);
-        uint64_t d = UINT64_MAX;
+        uint64_t d = t->nq ? t->q[0].at : UINT64_MAX;
         for (int i = 0; i < t->nn; i++) {
             if (!t->n[i].up)
                 continue;
@@ -361,6 +368,7 @@ static void net_run(struct tnet *t, uint64_t ms)
             break;
         if (d > t->now)
             t->now = d;
+        net_flush(t);
         for (int i = 0; i < t->nn; i++) {
             if (!t->n[i].up)
                 continue;
@@ -420,9 +428,9 @@ static void net_init(struct tnet *t, int n, unsigned k)
 {
     memset(t, 0, sizeof(*t));
     t->now = T0;
+    log_init(&t->lg, stderr, LOG_DEBUG);
     t->k = k;
     t->nn = n;
-    t->drop_to = -1;
     for (int i = 0; i < n; i++)
         node_start(t, i, i == 0 ? -1 : 0);
 }
@@ -434,7 +442,8 @@ static void net_free(struct tnet *t)
             node_crash(t, i);
         ms_release(&t->n[i].st);
     }
-    net_flush(t);
+    for (size_t i = 0; i < t->nq; i++)
+        free(t->q[i].bytes);
     free(t->q);
     free(t->cq);
 }
@@ -837,6 +846,61 @@ static void test_crash_return_counts_again(void **state)
     net_free(&t);
 }
 
+/* Three nodes, k = 2. A block sits only on the node outside its replica
+ * set, and both members are full: the copy stays (never the last one), and
+ * a member that refused is not sent the bytes again for a while. Once the
+ * members have room, the copy is handed off and dropped. */
+static void test_full_members_keep_last_copy(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id key;
+    struct lease l;
+    int set[T_NODES], out = -1;
+
+    memset(&t, 0, sizeof(t));
+    net_init(&t, 3, 2);
+    net_settle(&t);
+    make_block(&t, 500, 90 * T_DAY_S, bytes, &len, &key, &l);
+    assert_int_equal(replica_set(&t, &key, set), 2);
+    for (int i = 0; i < 3; i++)
+        if (!in_set(set, 2, i))
+            out = i;
+    /* The members come back without space (their disks are empty). */
+    for (int j = 0; j < 2; j++) {
+        node_crash(&t, set[j]);
+        t.no_space[set[j]] = true;
+        node_start(&t, set[j], out);
+    }
+    net_settle(&t);
+    plant(&t, out, STORE_CONTENT, &key, bytes, len, &l);
+    counts_reset(&t);
+    net_run(&t, SYNC_HANDOFF_QUIET_MS);
+    for (int r = 0; r < 4; r++)
+        round_all(&t);
+    assert_true(bs_holds(t.n[out].b, STORE_CONTENT, &key));
+    assert_int_equal(holders(&t, STORE_CONTENT, &key), 1);
+    assert_int_equal(SUM(&t, handed_off), 0);
+    assert_int_equal(t.stores_to[set[0]], 1);
+    assert_int_equal(t.stores_to[set[1]], 1);
+
+    /* Room at last. */
+    for (int j = 0; j < 2; j++) {
+        node_crash(&t, set[j]);
+        t.no_space[set[j]] = false;
+        node_start(&t, set[j], out);
+    }
+    net_settle(&t);
+    net_run(&t, SYNC_FULL_BACKOFF_MS);
+    round_all(&t);
+    round_all(&t);
+    assert_true(placed_exactly(&t, STORE_CONTENT, &key));
+    assert_int_equal(SUM(&t, handed_off), 1);
+    net_free(&t);
+}
+
 /* Malformed sync requests are refused as such; a reply type sent as a
  * request too. */
 static void test_malformed_input(void **state)
@@ -864,127 +928,9 @@ static void test_malformed_input(void **state)
     net_free(&t);
 }
 
-/* ---- codecs ---- */
-
-static void test_codec_digest(void **state)
-{
-    (void)state;
-    struct sync_digest m, d;
-    uint8_t buf[SYNC_DIGEST_WIRE_MAX];
-    size_t len;
-
-    memset(&m, 0, sizeof(m));
-    memset(&m.lo, 0x11, sizeof(m.lo));
-    memset(&m.hi, 0x22, sizeof(m.hi));
-    m.depth = 3;
-    m.prefix[0] = 1, m.prefix[1] = 2, m.prefix[2] = 3;
-    m.b[0].count = 1;
-    m.b[0].digest[0] = 0xaa;
-    m.b[255].count = 70000;
-    m.b[255].digest[7] = 0x55;
-    assert_int_equal(sync_digest_encode(&m, buf, sizeof(buf), &len), 0);
-    assert_int_equal(len, 64 + 1 + 3 + 32 + 2 * 12);
-    assert_int_equal(sync_digest_decode(buf, len, &d), 0);
-    assert_memory_equal(&m, &d, sizeof(m));
-    /* Truncated, trailing byte, depth too big, a set bit with count 0. */
-    assert_int_equal(sync_digest_decode(buf, len - 1, &d), BS_ERR_MALFORMED);
-    buf[len] = 0;
-    assert_int_equal(sync_digest_decode(buf, len + 1, &d), BS_ERR_MALFORMED);
-    buf[64] = SYNC_DEPTH_MAX + 1;
-    assert_int_equal(sync_digest_decode(buf, len, &d), BS_ERR_MALFORMED);
-    buf[64] = 3;
-    memset(buf + 64 + 1 + 3 + 32, 0, 4);
-    assert_int_equal(sync_digest_decode(buf, len, &d), BS_ERR_MALFORMED);
-    assert_int_equal(sync_digest_encode(&m, buf, 10, &len), -EMSGSIZE);
-}
-
-static void test_codec_reply(void **state)
-{
-    (void)state;
-    struct sync_entry ent[3];
-    struct sync_reply m, d;
-    static uint8_t buf[SYNC_REPLY_WIRE_MAX];
-    size_t len;
-
-    memset(ent, 0, sizeof(ent));
-    memset(&m, 0, sizeof(m));
-    for (int i = 0; i < 3; i++) {
-        ent[i].type = STORE_CONTENT + (uint8_t)i;
-        ent[i].flags = SYNC_F_HELD | SYNC_F_PRESENT;
-        memset(&ent[i].key, i + 1, sizeof(ent[i].key));
-        ent[i].version = 100u + (unsigned)i;
-        ent[i].digest[0] = (uint8_t)i;
-    }
-    m.nb = 3;
-    m.rb[0] = (struct sync_reply_bucket){4, SYNC_MODE_LIST, 2, 0};
-    m.rb[1] = (struct sync_reply_bucket){9, SYNC_MODE_DESCEND, 0, 0};
-    m.rb[2] = (struct sync_reply_bucket){200, SYNC_MODE_LIST, 1, 2};
-    m.nent = 3;
-    m.ent = ent;
-    assert_int_equal(sync_reply_encode(&m, buf, sizeof(buf), &len), 0);
-    assert_int_equal(len, 2 + 4 + 2 + 4 + 3 * SYNC_ENTRY_WIRE);
-    assert_int_equal(sync_reply_decode(buf, len, &d), 0);
-    assert_int_equal(d.nb, 3);
-    assert_int_equal(d.nent, 3);
-    assert_memory_equal(d.ent, ent, sizeof(ent));
-    assert_int_equal(d.rb[2].first, 2);
-    sync_reply_release(&d);
-    /* Truncated; buckets out of order; a bad type; a bad mode. */
-    assert_int_equal(sync_reply_decode(buf, len - 1, &d), BS_ERR_MALFORMED);
-    buf[2 + 4 + 2 * SYNC_ENTRY_WIRE] = 4;
-    assert_int_equal(sync_reply_decode(buf, len, &d), BS_ERR_MALFORMED);
-    buf[2 + 4 + 2 * SYNC_ENTRY_WIRE] = 9;
-    buf[2 + 4] = 9;
-    assert_int_equal(sync_reply_decode(buf, len, &d), BS_ERR_MALFORMED);
-    buf[2 + 4] = STORE_CONTENT;
-    buf[2 + 1] = 7;
-    assert_int_equal(sync_reply_decode(buf, len, &d), BS_ERR_MALFORMED);
-    buf[2 + 1] = SYNC_MODE_LIST;
-    assert_int_equal(sync_reply_decode(buf, len, &d), 0);
-    sync_reply_release(&d);
-}
-
-static void test_codec_keys(void **state)
-{
-    (void)state;
-    struct sync_entry q[2], d[SYNC_KEYS_MAX];
-    uint8_t buf[SYNC_KEYS_WIRE_MAX];
-    size_t len, n;
-
-    memset(q, 0, sizeof(q));
-    q[0].type = STORE_ROOT;
-    memset(&q[0].key, 3, sizeof(q[0].key));
-    q[1].type = STORE_KV;
-    memset(&q[1].key, 4, sizeof(q[1].key));
-    assert_int_equal(sync_keys_encode(q, 2, buf, sizeof(buf), &len), 0);
-    assert_int_equal(sync_keys_decode(buf, len, d, &n), 0);
-    assert_int_equal(n, 2);
-    assert_memory_equal(&d[1].key, &q[1].key, sizeof(q[1].key));
-    assert_int_equal(d[0].type, STORE_ROOT);
-    assert_int_equal(sync_keys_decode(buf, len - 1, d, &n), BS_ERR_MALFORMED);
-    buf[2] = 9;
-    assert_int_equal(sync_keys_decode(buf, len, d, &n), BS_ERR_MALFORMED);
-    assert_int_equal(sync_keys_encode(q, 0, buf, sizeof(buf), &len), -EINVAL);
-
-    q[0].flags = SYNC_F_HELD | SYNC_F_BUSY;
-    q[0].version = 77;
-    q[0].digest[3] = 9;
-    assert_int_equal(sync_keys_ok_encode(q, 2, buf, sizeof(buf), &len), 0);
-    assert_int_equal(sync_keys_ok_decode(buf, len, d, 2), 0);
-    assert_int_equal(d[0].flags, q[0].flags);
-    assert_int_equal(d[0].version, 77);
-    assert_int_equal(d[0].digest[3], 9);
-    assert_int_equal(sync_keys_ok_decode(buf, len, d, 3), BS_ERR_MALFORMED);
-    buf[2] = 0xff;
-    assert_int_equal(sync_keys_ok_decode(buf, len, d, 2), BS_ERR_MALFORMED);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_codec_digest),
-        cmocka_unit_test(test_codec_reply),
-        cmocka_unit_test(test_codec_keys),
         cmocka_unit_test(test_malformed_input),
         cmocka_unit_test(test_two_nodes_one_block),
         cmocka_unit_test(test_one_of_three_returns_to_three),
@@ -993,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_join_takes_over_and_handoff),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_crash_return_counts_again),
+        cmocka_unit_test(test_full_members_keep_last_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
