@@ -217,6 +217,8 @@ void bs_free(struct bs *b)
         bs_server_release(b);
         for (size_t i = 0; i < k->nloop; i++)
             free(k->loop[i].bytes);
+        for (size_t i = 0; i < k->nreplay; i++)
+            free(k->replay[i].frame);
         free(k->loop);
         free(k->pend);
         free(k->tok);
@@ -266,6 +268,8 @@ static void run_deferred(struct bs *b)
     /* Only what was deferred before this tick: what these calls defer runs
      * at the next one. */
     size_t n = k->ndef;
+    if (!n)
+        return;
     for (size_t i = 0; i < n; i++)
         k->def[i].fn(b, k->def[i].ctx);
     memmove(k->def, k->def + n, (k->ndef - n) * sizeof(*k->def));
@@ -445,6 +449,47 @@ void bs_peer_unreachable(struct bs *b, const struct addr *a)
     }
 }
 
+/* ---- replies remembered for retries ---- */
+
+static struct bs_replay *replay_find(struct bs_core *k, const struct addr *from, uint64_t reqid)
+{
+    for (size_t i = 0; i < k->nreplay; i++)
+        if (k->replay[i].reqid == reqid && addr_eq(&k->replay[i].from, from))
+            return &k->replay[i];
+    return NULL;
+}
+
+bool bs_replay_seen(struct bs *b, const struct addr *from, uint64_t reqid)
+{
+    struct bs_core *k = b->core;
+    uint64_t now = bs_now(b);
+    struct bs_replay *r = replay_find(k, from, reqid);
+
+    if (r && r->at + BS_REPLAY_TTL_MS > now) {
+        if (r->frame)
+            send_frame(b, from, r->frame, r->len);
+        return true;
+    }
+    if (!r) {
+        /* A free slot, else the oldest: a request forgotten that way is
+         * done again on a retry, which every primary request tolerates
+         * (puts and lease merges are idempotent, a root put of the bytes
+         * already current succeeds). */
+        size_t i = k->nreplay < BS_REPLAY_MAX ? k->nreplay++ : 0;
+        for (size_t j = 0; k->nreplay == BS_REPLAY_MAX && j < k->nreplay; j++)
+            if (k->replay[j].at < k->replay[i].at)
+                i = j;
+        r = &k->replay[i];
+    }
+    free(r->frame);
+    r->frame = NULL;
+    r->len = 0;
+    r->from = *from;
+    r->reqid = reqid;
+    r->at = now;
+    return false;
+}
+
 void bs_reply(struct bs *b, const struct addr *to, uint64_t reqid, uint16_t type,
               const void *payload, size_t len)
 {
@@ -452,6 +497,13 @@ void bs_reply(struct bs *b, const struct addr *to, uint64_t reqid, uint16_t type
     if (!f)
         return; /* the requester's retry or timeout covers it */
     send_frame(b, to, f, FRAME_HEADER_SIZE + len);
+    struct bs_replay *r = replay_find(b->core, to, reqid);
+    if (r && !r->frame) {
+        r->frame = f;
+        r->len = FRAME_HEADER_SIZE + len;
+        r->at = bs_now(b); /* kept for a while after the answer */
+        return;
+    }
     free(f);
 }
 
@@ -896,5 +948,7 @@ size_t bs_memory_bytes(const struct bs *b)
         n += k->pend[i].frame_len;
     for (size_t i = 0; i < k->nloop; i++)
         n += k->loop[i].len;
+    for (size_t i = 0; i < k->nreplay; i++)
+        n += k->replay[i].len;
     return n;
 }

@@ -19,6 +19,8 @@
 #define BS_CACHE_TTL_MS   10000   /* a cached location is trusted this long */
 #define BS_RTT_MAX        1024    /* peers with an RTT estimate */
 #define BS_LOOP_BATCH     1024    /* loopback frames handled per tick */
+#define BS_REPLAY_MAX     512     /* primary requests remembered */
+#define BS_REPLAY_TTL_MS  60000   /* longer than a client retries one */
 
 /* Intrusive doubly linked list. */
 struct bs_link {
@@ -62,6 +64,17 @@ struct bs_rtt {
     uint64_t at;      /* last sample */
 };
 
+/* A request to the primary, remembered so a retry of it (same sender,
+ * same id) is not done twice: while in progress it is ignored, after the
+ * answer the answer is sent again. */
+struct bs_replay {
+    struct addr from;
+    uint64_t reqid;
+    uint64_t at;
+    uint8_t *frame; /* the reply, once sent; owned */
+    size_t len;
+};
+
 struct bs_cache_ent {
     uint64_t expires;
     struct bs_location loc; /* has_pred always true: the range (pred, vnode] */
@@ -91,6 +104,9 @@ struct bs_core {
     struct bs_rtt rtt[BS_RTT_MAX];
     size_t nrtt;
 
+    struct bs_replay replay[BS_REPLAY_MAX];
+    size_t nreplay;
+
     /* server side */
     struct bs_link sops;   /* struct bs_sop: stores in progress */
     struct bs_link pputs;  /* struct bs_pput: puts as primary */
@@ -119,6 +135,11 @@ void bs_reply_msg(struct bs *b, const struct addr *to, uint64_t reqid, const str
 /* bs_reply_failure with the record bytes a failure may carry. */
 void bs_reply_failure_ex(struct bs *b, const struct addr *to, uint64_t reqid, int code,
                          const char *reason, int vnode, const uint8_t *bytes, size_t len);
+/* Called first by the handlers of requests to the primary (PUT, LEASE,
+ * root GET): returns true if (from, reqid) is a retry of one seen before,
+ * which has been dealt with (ignored while in progress, else answered
+ * again); false if it is new, and then its reply will be remembered. */
+bool bs_replay_seen(struct bs *b, const struct addr *from, uint64_t reqid);
 /* Runs fn(b, ctx) at the next tick (never inside the current call).
  * Returns 0 or -ENOMEM. */
 int bs_defer(struct bs *b, void (*fn)(struct bs *b, void *ctx), void *ctx);

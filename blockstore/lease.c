@@ -349,11 +349,8 @@ void bs_lease_on_request(struct bs *b, const struct addr *from, uint64_t reqid,
     size_t n;
     int first, v;
 
-    for (struct bs_link *it = b->core->lops.next; it != &b->core->lops; it = it->next) {
-        op = BS_CONTAINER(it, struct bs_lop, link);
-        if (op->reqid == reqid && addr_eq(&op->from, from))
-            return; /* a retry of an update in progress */
-    }
+    if (bs_replay_seen(b, from, reqid))
+        return;
     v = bs_server_check_target(b, from, reqid, &m->target, &m->key);
     if (v < 0)
         return;

@@ -15,8 +15,8 @@
  *     quota, else -ETIMEDOUT if all were silent, else the disk error;
  *   - a candidate refused the record itself (BAD_BLOCK, NO_LEASE, STALE):
  *     that refusal.
- * A retry of a PUT (same sender, same request id) while it is in progress
- * is ignored: the answer comes once.
+ * A retry of a PUT (same sender, same request id) is not done twice
+ * (bs_replay_seen): ignored while in progress, answered again after.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -254,11 +254,8 @@ void bs_put_on_request(struct bs *b, const struct addr *from, uint64_t reqid,
     unsigned want;
     int v, rc;
 
-    for (struct bs_link *l = k->pputs.next; l != &k->pputs; l = l->next) {
-        op = BS_CONTAINER(l, struct bs_pput, link);
-        if (op->reqid == reqid && addr_eq(&op->from, from))
-            return; /* a retry of a put in progress */
-    }
+    if (bs_replay_seen(b, from, reqid))
+        return;
     v = bs_server_check_target(b, from, reqid, &m->target, &m->key);
     if (v < 0)
         return;

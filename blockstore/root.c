@@ -373,16 +373,6 @@ static void write_done(struct bs *b, struct bs_rop *op)
 
 /* ---- entry points ---- */
 
-static struct bs_rop *find_dup(struct bs *b, const struct addr *from, uint64_t reqid)
-{
-    for (struct bs_link *l = b->core->rops.next; l != &b->core->rops; l = l->next) {
-        struct bs_rop *op = BS_CONTAINER(l, struct bs_rop, link);
-        if (op->reqid == reqid && addr_eq(&op->from, from))
-            return op;
-    }
-    return NULL;
-}
-
 static bool put_active(struct bs *b, const struct id *key)
 {
     for (struct bs_link *l = b->core->rops.next; l != &b->core->rops; l = l->next) {
@@ -410,8 +400,6 @@ void bs_root_on_put(struct bs *b, const struct addr *from, uint64_t reqid, int v
     struct root_info ri;
     struct bs_rop *op;
 
-    if (find_dup(b, from, reqid))
-        return;
     if (root_verify(&m->key, m->bytes, m->len, &ri) != 0) {
         b->stats.stores_bad++;
         bs_reply_failure(b, from, reqid, BS_ERR_BAD_BLOCK, "root block does not verify", vnode);
@@ -451,8 +439,6 @@ void bs_root_on_get(struct bs *b, const struct addr *from, uint64_t reqid, int v
 {
     struct bs_rop *op;
 
-    if (find_dup(b, from, reqid))
-        return;
     op = calloc(1, sizeof(*op));
     if (!op) {
         bs_reply_failure(b, from, reqid, -ENOMEM, NULL, vnode);

@@ -616,6 +616,8 @@ static void on_get(struct bs *b, const struct addr *from, uint64_t reqid, const 
     int rc;
 
     if ((m->flags & BS_GET_F_PRIMARY) && m->rtype == STORE_ROOT) {
+        if (bs_replay_seen(b, from, reqid))
+            return;
         v = bs_server_check_target(b, from, reqid, &m->target, &m->key);
         if (v >= 0)
             bs_root_on_get(b, from, reqid, v, m);
@@ -709,6 +711,8 @@ void bs_server_request(struct bs *b, const struct addr *from, uint64_t reqid,
         break;
     case BS_MSG_PUT:
         if (m->rtype == STORE_ROOT) {
+            if (bs_replay_seen(b, from, reqid))
+                break;
             int v = bs_server_check_target(b, from, reqid, &m->target, &m->key);
             if (v >= 0)
                 bs_root_on_put(b, from, reqid, v, m);

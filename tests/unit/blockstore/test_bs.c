@@ -1,0 +1,792 @@
+/* test_bs.c — the block server and client (bs.c, server.c, put.c, root.c,
+ * lease.c, client.c) on small rings of whole nodes (harness_bs.c): puts
+ * and gets with k copies, fallback and repair of a bad copy, replica
+ * diversion for space and for silence, quotas, root compare-and-swap,
+ * leases and reclaim with tombstones, kv records. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blockstore/msg.h"
+#include "common/frame.h"
+#include "harness_bs.h"
+
+static uint8_t buf[BLOCK_MAX_STORED];
+static struct hb_res res, res2;
+
+/* A node that is not in the replica set of key (the client). */
+static int outsider(struct hb_net *t, const struct id *key)
+{
+    int set[HB_NODES];
+    size_t n = hb_replica_set(t, key, set, false);
+    for (int i = 0; i < t->nn; i++) {
+        bool in = false;
+        for (size_t j = 0; j < n; j++)
+            in |= set[j] == i;
+        if (!in)
+            return i;
+    }
+    fail_msg("every node is in the replica set");
+    return -1;
+}
+
+static int put_wait(struct hb_net *t, int client, const uint8_t *bytes, size_t len,
+                    const struct lease *l)
+{
+    memset(&res, 0, sizeof(res));
+    int rc = bs_put(t->n[client].b, bytes, len, l, hb_done, &res);
+    if (rc)
+        return rc;
+    hb_wait(t, &res);
+    return res.status;
+}
+
+static int get_wait(struct hb_net *t, int client, enum store_type type, const struct id *key)
+{
+    memset(&res, 0, sizeof(res));
+    int rc = bs_get(t->n[client].b, type, key, hb_done, &res);
+    if (rc)
+        return rc;
+    hb_wait(t, &res);
+    return res.status;
+}
+
+static int lease_wait(struct hb_net *t, int client, const struct id *key, const struct lease *l)
+{
+    memset(&res, 0, sizeof(res));
+    int rc = bs_lease_update(t->n[client].b, key, l, hb_done, &res);
+    if (rc)
+        return rc;
+    hb_wait(t, &res);
+    return res.status;
+}
+
+static struct bs_stats stats(struct hb_net *t, int i)
+{
+    struct bs_stats s;
+    bs_get_stats(t->n[i].b, &s);
+    return s;
+}
+
+/* Feeds node `to` a request frame from an address outside the ring and
+ * returns the reply it sends at once (decoded into *rep; the payload stays
+ * in *frame, which the caller frees). */
+static void inject(struct hb_net *t, int to, const struct bs_msg *m, struct bs_msg *rep,
+                   uint8_t **frame)
+{
+    struct addr stranger;
+    uint8_t *f = malloc(FRAME_HEADER_SIZE + bs_msg_size(m));
+    size_t len;
+    addr_v4(&stranger, 10, 9, 9, 9, 4000);
+    assert_int_equal(bs_msg_encode(m, f + FRAME_HEADER_SIZE, bs_msg_size(m), &len), 0);
+    struct frame_header h = {.version = FRAME_VERSION, .type = m->type, .request_id = 777,
+                             .length = (uint32_t)len};
+    frame_header_encode(&h, f);
+    hb_flush(t);
+    assert_int_equal(bs_input(t->n[to].b, &stranger, f, FRAME_HEADER_SIZE + len), 0);
+    free(f);
+    *frame = NULL;
+    for (size_t i = 0; i < t->nq; i++) {
+        if (!addr_eq(&t->q[i].to, &stranger))
+            continue;
+        assert_int_equal(frame_header_decode(t->q[i].bytes, t->q[i].len, &h), 0);
+        assert_true(h.flags & FRAME_F_REPLY);
+        assert_int_equal(h.request_id, 777);
+        *frame = t->q[i].bytes;
+        assert_int_equal(bs_msg_decode(h.type, *frame + FRAME_HEADER_SIZE, h.length, rep), 0);
+        rep->type = h.type;
+        memmove(&t->q[i], &t->q[i + 1], (t->nq - i - 1) * sizeof(t->q[0]));
+        t->nq--;
+        return;
+    }
+    fail_msg("no immediate reply");
+}
+
+/* ---- put and get ---- */
+
+static void test_put_get_k_copies(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key;
+    size_t len;
+    int set[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(1, &own);
+    hb_block(1, 3000, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    int c = outsider(t, &key);
+    assert_int_equal(put_wait(t, c, buf, len, &l), 0);
+    assert_int_equal(res.copies, 3);
+    size_t n = hb_replica_set(t, &key, set, false);
+    assert_int_equal(n, 3);
+    for (size_t j = 0; j < n; j++) {
+        assert_true(bs_holds(t->n[set[j]].b, STORE_CONTENT, &key));
+        struct hb_rec *r = hb_rec(t, set[j], STORE_CONTENT, &key);
+        assert_non_null(r);
+        assert_int_equal(r->len, len);
+    }
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 3);
+    assert_int_equal(stats(t, set[0]).used, len);
+
+    /* Every node reads it back, verified. */
+    for (int i = 0; i < t->nn; i++) {
+        assert_int_equal(get_wait(t, i, STORE_CONTENT, &key), 0);
+        assert_int_equal(res.len, len);
+        assert_memory_equal(res.bytes, buf, len);
+    }
+    assert_int_equal(stats(t, c).puts_ok, 1);
+
+    /* The primary itself as the client (its own requests loop back). */
+    hb_block(2, 500, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    hb_replica_set(t, &key, set, false);
+    assert_int_equal(put_wait(t, set[0], buf, len, &l), 0);
+    assert_int_equal(res.copies, 3);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 3);
+
+    /* Storing it again only merges the lease. */
+    unsigned writes = t->n[set[1]].st.writes;
+    assert_int_equal(put_wait(t, outsider(t, &key), buf, len, &l), 0);
+    assert_int_equal(res.copies, 3);
+    assert_int_equal(t->n[set[1]].st.writes, writes);
+
+    /* A key nobody holds. */
+    struct id none;
+    memset(&none, 0x77, sizeof(none));
+    assert_int_equal(get_wait(t, 0, STORE_CONTENT, &none), BS_ERR_NOT_FOUND);
+    hb_free(t);
+    free(t);
+}
+
+static void test_get_fallback_and_repair(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key;
+    size_t len;
+    int set[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(2, &own);
+    hb_block(10, 4000, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    int c = outsider(t, &key);
+    assert_int_equal(put_wait(t, c, buf, len, &l), 0);
+    hb_replica_set(t, &key, set, false);
+
+    /* The primary's disk copy is damaged: its read fails the check. The
+     * client (which knows the primary's RTT from its LOCATE) asks it first,
+     * hears BAD_BLOCK, and gets the block from the next holder. */
+    hb_rec(t, set[0], STORE_CONTENT, &key)->damaged = true;
+    assert_int_equal(get_wait(t, c, STORE_CONTENT, &key), 0);
+    assert_memory_equal(res.bytes, buf, len);
+    assert_int_equal(t->n[set[0]].st.reads_bad, 1);
+    assert_int_equal(stats(t, set[0]).reads_bad, 1);
+    assert_int_equal(stats(t, c).repairs_sent, 1);
+
+    /* The repair lands: the primary holds a good copy again, with its
+     * lease. */
+    hb_run(t, 1000);
+    assert_true(bs_holds(t->n[set[0]].b, STORE_CONTENT, &key));
+    struct hb_rec *r = hb_rec(t, set[0], STORE_CONTENT, &key);
+    assert_non_null(r);
+    assert_false(r->damaged);
+    assert_memory_equal(r->bytes, buf, len);
+    struct bs_entry *e = bs_index_find(&t->n[set[0]].b->ix, STORE_CONTENT, &key);
+    assert_non_null(e);
+    assert_int_equal(e->flags, BS_E_PRESENT);
+    assert_int_equal(e->nleases, 1);
+    assert_int_equal(get_wait(t, c, STORE_CONTENT, &key), 0);
+    hb_free(t);
+    free(t);
+}
+
+static void test_full_node_diverts(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key;
+    size_t len;
+    int all[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(3, &own);
+    hb_block(20, 2000, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    hb_replica_set(t, &key, all, true);
+    /* The second member donates almost nothing. */
+    t->n[all[1]].b->cfg.capacity = 100;
+    int c = all[4];
+    assert_int_equal(put_wait(t, c, buf, len, &l), 0);
+    assert_int_equal(res.copies, 3);
+    assert_true(bs_holds(t->n[all[0]].b, STORE_CONTENT, &key));
+    assert_false(bs_holds(t->n[all[1]].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t->n[all[2]].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t->n[all[3]].b, STORE_CONTENT, &key)); /* the spare */
+    assert_int_equal(stats(t, all[1]).stores_refused_full, 1);
+    /* A get finds it past the full member. */
+    assert_int_equal(get_wait(t, c, STORE_CONTENT, &key), 0);
+    assert_memory_equal(res.bytes, buf, len);
+
+    /* Every node full: the put fails for space. */
+    for (int i = 0; i < t->nn; i++)
+        t->n[i].b->cfg.capacity = 100;
+    hb_block(21, 2000, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    assert_int_equal(put_wait(t, c, buf, len, &l), BS_ERR_FULL);
+    assert_true(strlen(res.reason) > 0);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 0);
+    hb_free(t);
+    free(t);
+}
+
+static void test_silent_member_diverts(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key;
+    size_t len;
+    int all[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(4, &own);
+    hb_block(30, 1000, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    hb_replica_set(t, &key, all, true);
+    /* The third member is cut off before anyone noticed: its STOREs go
+     * unanswered, and the spare after it takes the copy. */
+    t->n[all[2]].cut = true;
+    assert_int_equal(put_wait(t, all[4], buf, len, &l), 0);
+    assert_int_equal(res.copies, 3);
+    assert_true(bs_holds(t->n[all[3]].b, STORE_CONTENT, &key));
+    assert_false(bs_holds(t->n[all[2]].b, STORE_CONTENT, &key));
+    hb_free(t);
+    free(t);
+}
+
+static void test_small_ring_fewer_copies(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key;
+    size_t len;
+
+    hb_init(t, 2, 3);
+    hb_owner(5, &own);
+    hb_block(40, 100, buf, &len, &key);
+    hb_lease(t, &own, &key, HB_DAY_S, &l);
+    assert_int_equal(put_wait(t, 0, buf, len, &l), 0);
+    assert_int_equal(res.copies, 2);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 2);
+    hb_free(t);
+    free(t);
+}
+
+static void test_owner_quota(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key x, y;
+    struct lease l;
+    struct id ka, kb;
+    size_t len;
+
+    hb_init(t, 3, 3);
+    for (int i = 0; i < t->nn; i++)
+        t->n[i].b->cfg.owner_cap = 3000;
+    hb_owner(6, &x);
+    hb_owner(7, &y);
+    hb_block(50, 2000, buf, &len, &ka);
+    hb_lease(t, &x, &ka, HB_DAY_S, &l);
+    assert_int_equal(put_wait(t, 0, buf, len, &l), 0);
+    assert_int_equal(res.copies, 3);
+    assert_int_equal(bs_index_owner_bytes(&t->n[1].b->ix, &x.pub), len);
+
+    /* A second block would put x over its cap on every node. */
+    hb_block(51, 2000, buf, &len, &kb);
+    hb_lease(t, &x, &kb, HB_DAY_S, &l);
+    assert_int_equal(put_wait(t, 0, buf, len, &l), BS_ERR_QUOTA);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &kb), 0);
+    uint64_t refused = 0;
+    for (int i = 0; i < t->nn; i++)
+        refused += stats(t, i).stores_refused_quota;
+    assert_int_equal(refused, 3);
+
+    /* Another owner is not affected. */
+    hb_lease(t, &y, &kb, HB_DAY_S, &l);
+    assert_int_equal(put_wait(t, 0, buf, len, &l), 0);
+    assert_int_equal(res.copies, 3);
+    hb_free(t);
+    free(t);
+}
+
+static void test_lease_refusals(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own, other;
+    struct lease l;
+    struct id key;
+    size_t len;
+
+    hb_init(t, 3, 3);
+    hb_owner(8, &own);
+    hb_owner(9, &other);
+    hb_block(60, 100, buf, &len, &key);
+    /* Forged (signed by another key than it names): refused at once. */
+    hb_lease(t, &own, &key, HB_DAY_S, &l);
+    l.owner = other.pub;
+    assert_int_equal(bs_put(t->n[0].b, buf, len, &l, hb_done, &res), BS_ERR_NO_LEASE);
+    /* Expired. */
+    assert_int_equal(lease_sign(&own, &key, hb_wall_ms(t) - 5000, hb_wall_s(t) - 1, &l), 0);
+    assert_int_equal(bs_put(t->n[0].b, buf, len, &l, hb_done, &res), BS_ERR_NO_LEASE);
+    /* Longer than any node accepts: the server refuses it. */
+    assert_int_equal(
+        lease_sign(&own, &key, hb_wall_ms(t), hb_wall_s(t) + BS_LEASE_MAX_S + 3600, &l), 0);
+    assert_int_equal(put_wait(t, 0, buf, len, &l), BS_ERR_NO_LEASE);
+    /* Stamped far in the future. */
+    assert_int_equal(lease_sign(&own, &key, hb_wall_ms(t) + BS_LEASE_SKEW_MS + 60000,
+                                hb_wall_s(t) + 3600, &l),
+                     0);
+    assert_int_equal(put_wait(t, 0, buf, len, &l), BS_ERR_NO_LEASE);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 0);
+    /* Bytes that are not a block. */
+    hb_lease(t, &own, &key, HB_DAY_S, &l);
+    buf[0] ^= 0xff;
+    assert_int_equal(bs_put(t->n[0].b, buf, len, &l, hb_done, &res), BS_ERR_BAD_BLOCK);
+    hb_free(t);
+    free(t);
+}
+
+/* ---- roots ---- */
+
+static size_t make_root(const struct sig_key *k, uint64_t version, const char *payload,
+                        uint8_t *out)
+{
+    size_t len;
+    assert_int_equal(root_encode(k, version, payload, strlen(payload), out, &len), 0);
+    return len;
+}
+
+static int root_put_wait(struct hb_net *t, int client, const uint8_t *bytes, size_t len,
+                         uint64_t expect)
+{
+    memset(&res, 0, sizeof(res));
+    int rc = bs_root_put(t->n[client].b, bytes, len, expect, hb_done, &res);
+    if (rc)
+        return rc;
+    hb_wait(t, &res);
+    return res.status;
+}
+
+static void test_root_cas(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key k;
+    struct id key;
+    uint8_t v1[ROOT_MAX_LEN], v2a[ROOT_MAX_LEN], v2b[ROOT_MAX_LEN], v3[ROOT_MAX_LEN];
+    int set[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(10, &k);
+    root_key(&k.pub, &key);
+    hb_replica_set(t, &key, set, false);
+    size_t l1 = make_root(&k, 1, "commit one", v1);
+    size_t l2a = make_root(&k, 2, "commit two, a", v2a);
+    size_t l2b = make_root(&k, 2, "commit two, b", v2b);
+    size_t l3 = make_root(&k, 3, "commit three", v3);
+    int c = outsider(t, &key);
+
+    assert_int_equal(root_put_wait(t, c, v1, l1, 0), 0);
+    assert_int_equal(res.version, 1);
+    for (int j = 0; j < 3; j++)
+        assert_int_equal(bs_root_version(t->n[set[j]].b, &key), 1);
+
+    /* Expecting no root, but there is one: CONFLICT with the current. */
+    assert_int_equal(root_put_wait(t, c, v2a, l2a, 0), BS_ERR_CONFLICT);
+    assert_int_equal(res.version, 1);
+    assert_int_equal(res.len, l1);
+    assert_memory_equal(res.bytes, v1, l1);
+
+    /* Two writers expect version 1 at once: one wins, the other learns
+     * the winner. */
+    memset(&res, 0, sizeof(res));
+    memset(&res2, 0, sizeof(res2));
+    assert_int_equal(bs_root_put(t->n[c].b, v2a, l2a, 1, hb_done, &res), 0);
+    assert_int_equal(bs_root_put(t->n[set[2]].b, v2b, l2b, 1, hb_done, &res2), 0);
+    hb_wait(t, &res);
+    hb_wait(t, &res2);
+    assert_true((res.status == 0) != (res2.status == 0));
+    struct hb_res *won = res.status == 0 ? &res : &res2, *lost = res.status == 0 ? &res2 : &res;
+    const uint8_t *wbytes = won == &res ? v2a : v2b;
+    size_t wlen = won == &res ? l2a : l2b;
+    assert_int_equal(lost->status, BS_ERR_CONFLICT);
+    assert_int_equal(lost->version, 2);
+    assert_int_equal(lost->len, wlen);
+    assert_memory_equal(lost->bytes, wbytes, wlen);
+
+    /* A read returns the winner. */
+    assert_int_equal(get_wait(t, c, STORE_ROOT, &key), 0);
+    assert_int_equal(res.version, 2);
+    assert_memory_equal(res.bytes, wbytes, wlen);
+
+    /* An old root, validly signed, is refused (no rollback)... */
+    assert_int_equal(root_put_wait(t, c, v1, l1, BS_ROOT_ANY), BS_ERR_STALE);
+    for (int j = 0; j < 3; j++)
+        assert_int_equal(bs_root_version(t->n[set[j]].b, &key), 2);
+    /* ...also when pushed straight to a member, which answers with the
+     * root it holds. */
+    struct bs_msg m, rep;
+    uint8_t *frame;
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_STORE;
+    m.rtype = STORE_ROOT;
+    m.key = key;
+    m.bytes = v1;
+    m.len = l1;
+    inject(t, set[1], &m, &rep, &frame);
+    assert_int_equal(rep.type, BS_MSG_FAILURE);
+    assert_int_equal(rep.code, BS_ERR_STALE);
+    assert_int_equal(rep.len, wlen);
+    assert_memory_equal(rep.bytes, wbytes, wlen);
+    free(frame);
+
+    /* A forged root: the client refuses to send it, a server to take it. */
+    uint8_t forged[ROOT_MAX_LEN];
+    memcpy(forged, v3, l3);
+    forged[l3 - 1] ^= 0x01;
+    assert_int_equal(bs_root_put(t->n[c].b, forged, l3, 2, hb_done, &res), BS_ERR_BAD_BLOCK);
+    m.bytes = forged;
+    m.len = l3;
+    inject(t, set[1], &m, &rep, &frame);
+    assert_int_equal(rep.code, BS_ERR_BAD_BLOCK);
+    free(frame);
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_PUT;
+    m.rtype = STORE_ROOT;
+    m.target = chord_vnode_self(t->n[set[0]].c, 0)->id;
+    m.key = key;
+    m.version = 2;
+    m.bytes = forged;
+    m.len = l3;
+    inject(t, set[0], &m, &rep, &frame);
+    assert_int_equal(rep.code, BS_ERR_BAD_BLOCK);
+    free(frame);
+    for (int j = 0; j < 3; j++)
+        assert_int_equal(bs_root_version(t->n[set[j]].b, &key), 2);
+
+    /* The next version, expecting the current one, goes through; a retry
+     * of it (the same bytes) is a success too. */
+    assert_int_equal(root_put_wait(t, c, v3, l3, 2), 0);
+    assert_int_equal(root_put_wait(t, c, v3, l3, 2), 0);
+    assert_int_equal(get_wait(t, set[1], STORE_ROOT, &key), 0);
+    assert_int_equal(res.version, 3);
+    assert_int_equal(stats(t, set[0]).cas_ok, 4); /* v1, the winner, v3 and its retry */
+    assert_true(stats(t, set[0]).cas_conflict >= 2);
+    hb_free(t);
+    free(t);
+}
+
+static void test_root_majority(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key k;
+    struct id key;
+    uint8_t v1[ROOT_MAX_LEN], v2[ROOT_MAX_LEN], v3[ROOT_MAX_LEN];
+    int set[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(11, &k);
+    root_key(&k.pub, &key);
+    hb_replica_set(t, &key, set, false);
+    size_t l1 = make_root(&k, 1, "one", v1);
+    size_t l2 = make_root(&k, 2, "two", v2);
+    size_t l3 = make_root(&k, 3, "three", v3);
+    int c = outsider(t, &key);
+    assert_int_equal(root_put_wait(t, c, v1, l1, 0), 0);
+
+    /* One member misses version 2: a majority still makes it. */
+    t->drop_type = BS_MSG_STORE;
+    t->drop_mask = 1u << set[2];
+    assert_int_equal(root_put_wait(t, c, v2, l2, 1), 0);
+    assert_int_equal(res.copies, 2);
+    t->drop_mask = 0;
+    assert_int_equal(bs_root_version(t->n[set[2]].b, &key), 1);
+
+    /* A read at the primary sees version 2 on a majority and repairs the
+     * member that held less. */
+    assert_int_equal(get_wait(t, c, STORE_ROOT, &key), 0);
+    assert_int_equal(res.version, 2);
+    hb_run(t, 1000);
+    assert_int_equal(bs_root_version(t->n[set[2]].b, &key), 2);
+    assert_true(stats(t, set[0]).repairs_sent >= 1);
+
+    /* Two members miss version 3: stored on one of three is neither a
+     * success nor a clean failure. */
+    t->drop_type = BS_MSG_STORE;
+    t->drop_mask = 1u << set[1] | 1u << set[2];
+    assert_int_equal(root_put_wait(t, c, v3, l3, 2), BS_ERR_INDETERMINATE);
+    assert_true(strlen(res.reason) > 0);
+    t->drop_mask = 0;
+    assert_int_equal(bs_root_version(t->n[set[0]].b, &key), 3);
+    assert_int_equal(bs_root_version(t->n[set[1]].b, &key), 2);
+    /* Reading tells: the primary's version 3 is on one member only, the
+     * read of a majority still finds it (the highest valid one) and
+     * spreads it. */
+    assert_int_equal(get_wait(t, c, STORE_ROOT, &key), 0);
+    assert_int_equal(res.version, 3);
+    hb_run(t, 1000);
+    for (int j = 0; j < 3; j++)
+        assert_int_equal(bs_root_version(t->n[set[j]].b, &key), 3);
+    assert_int_equal(stats(t, set[0]).cas_indeterminate, 1);
+    hb_free(t);
+    free(t);
+}
+
+/* ---- leases ---- */
+
+static void test_reclaim_and_tombstones(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key a, bk;
+    struct lease ga, gb, ra, rb, ga2;
+    struct id key;
+    size_t len;
+    int set[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(12, &a);
+    hb_owner(13, &bk);
+    hb_block(70, 1500, buf, &len, &key);
+    hb_replica_set(t, &key, set, false);
+    int c = outsider(t, &key);
+    hb_lease(t, &a, &key, 30 * HB_DAY_S, &ga);
+    hb_lease(t, &bk, &key, 30 * HB_DAY_S, &gb);
+    assert_int_equal(put_wait(t, c, buf, len, &ga), 0);
+    /* A second owner leases the same block. */
+    assert_int_equal(lease_wait(t, c, &key, &gb), 0);
+    assert_int_equal(res.copies, 3);
+    struct bs_entry *e = bs_index_find(&t->n[set[1]].b->ix, STORE_CONTENT, &key);
+    assert_int_equal(e->nleases, 2);
+
+    /* a reclaims: b still leases it, so it stays everywhere. */
+    hb_run(t, 10);
+    hb_lease(t, &a, &key, 0, &ra);
+    assert_int_equal(lease_wait(t, c, &key, &ra), 0);
+    assert_int_equal(res.copies, 3);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 3);
+    assert_int_equal(bs_index_owner_bytes(&t->n[set[0]].b->ix, &a.pub), 0);
+    assert_int_equal(bs_index_owner_bytes(&t->n[set[0]].b->ix, &bk.pub), len);
+
+    /* b reclaims the only live lease: the block goes, the records stay. */
+    hb_run(t, 10);
+    hb_lease(t, &bk, &key, 0, &rb);
+    assert_int_equal(lease_wait(t, c, &key, &rb), 0);
+    assert_int_equal(res.copies, 3);
+    hb_run(t, 100);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 0);
+    for (int j = 0; j < 3; j++) {
+        struct bs *b = t->n[set[j]].b;
+        e = bs_index_find(&b->ix, STORE_CONTENT, &key);
+        assert_non_null(e);
+        assert_int_equal(e->flags, 0);
+        assert_int_equal(e->nleases, 2);
+        assert_null(hb_rec(t, set[j], STORE_CONTENT, &key));
+        assert_int_equal(stats(t, set[j]).used, 0);
+        /* On disk: the reclaim records, after the removal. */
+        unsigned reclaims = 0;
+        for (size_t i = 0; i < t->n[set[j]].st.nl; i++)
+            reclaims += id_eq(&t->n[set[j]].st.l[i].key, &key) &&
+                        t->n[set[j]].st.l[i].l.expiry_s == 0;
+        assert_int_equal(reclaims, 2);
+    }
+    assert_int_equal(get_wait(t, c, STORE_CONTENT, &key), BS_ERR_NOT_FOUND);
+
+    /* Replaying an older grant cannot bring it back. */
+    assert_int_equal(put_wait(t, c, buf, len, &gb), BS_ERR_NO_LEASE);
+    assert_int_equal(put_wait(t, c, buf, len, &ga), BS_ERR_NO_LEASE);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 0);
+
+    /* A grant signed after the reclaim stores it again. */
+    hb_run(t, 10);
+    hb_lease(t, &a, &key, HB_DAY_S, &ga2);
+    assert_int_equal(put_wait(t, c, buf, len, &ga2), 0);
+    assert_int_equal(res.copies, 3);
+    assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 3);
+
+    /* A lease update for a block nobody holds. */
+    struct id none;
+    memset(&none, 0x42, sizeof(none));
+    hb_lease(t, &a, &none, HB_DAY_S, &ga2);
+    assert_int_equal(lease_wait(t, c, &none, &ga2), BS_ERR_NOT_FOUND);
+    hb_free(t);
+    free(t);
+}
+
+/* ---- kv ---- */
+
+static size_t make_kv(struct hb_net *t, const struct id *key, int64_t stamp_off, int64_t ttl_s,
+                      const char *value, uint8_t *out)
+{
+    size_t len;
+    assert_int_equal(kv_encode(key, (uint64_t)((int64_t)hb_wall_ms(t) + stamp_off),
+                               (uint64_t)((int64_t)hb_wall_s(t) + ttl_s), 3, value,
+                               strlen(value), out, &len),
+                     0);
+    return len;
+}
+
+static int kv_put_wait(struct hb_net *t, int client, const uint8_t *bytes, size_t len)
+{
+    memset(&res, 0, sizeof(res));
+    int rc = bs_kv_put(t->n[client].b, bytes, len, hb_done, &res);
+    if (rc)
+        return rc;
+    hb_wait(t, &res);
+    return res.status;
+}
+
+static void test_kv_last_writer_wins(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct id key;
+    static uint8_t v1[KV_MAX_LEN], v2[KV_MAX_LEN], v0[KV_MAX_LEN], old[KV_MAX_LEN];
+
+    hb_init(t, 5, 3);
+    memset(&key, 0x5c, sizeof(key));
+    int c = outsider(t, &key);
+    size_t l1 = make_kv(t, &key, -2000, 3600, "first", v1);
+    size_t l2 = make_kv(t, &key, -1000, 3600, "second", v2);
+    size_t l0 = make_kv(t, &key, -1500, 3600, "late but older", v0);
+    size_t lo = make_kv(t, &key, -9000, -1, "expired", old);
+
+    assert_int_equal(kv_put_wait(t, c, v1, l1), 0);
+    assert_int_equal(res.copies, 3);
+    assert_int_equal(get_wait(t, c, STORE_KV, &key), 0);
+    assert_memory_equal(res.bytes, v1, l1);
+    assert_int_equal(kv_put_wait(t, c, v2, l2), 0);
+    assert_int_equal(get_wait(t, 0, STORE_KV, &key), 0);
+    assert_memory_equal(res.bytes, v2, l2);
+    /* A record stamped before the one held loses, wherever it lands. */
+    assert_int_equal(kv_put_wait(t, c, v0, l0), BS_ERR_STALE);
+    assert_int_equal(get_wait(t, c, STORE_KV, &key), 0);
+    assert_int_equal(res.len, l2);
+    assert_memory_equal(res.bytes, v2, l2);
+    assert_int_equal(kv_put_wait(t, c, old, lo), BS_ERR_STALE);
+    /* Rewriting the one held is fine. */
+    assert_int_equal(kv_put_wait(t, c, v2, l2), 0);
+    /* Once it expires nobody serves it. */
+    t->wall_off += 3700 * 1000ull;
+    assert_int_equal(get_wait(t, c, STORE_KV, &key), BS_ERR_NOT_FOUND);
+    hb_free(t);
+    free(t);
+}
+
+/* ---- odds and ends ---- */
+
+static void test_input_refuses_garbage(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct addr from;
+    uint8_t f[FRAME_HEADER_SIZE + 8];
+
+    hb_init(t, 1, 3);
+    addr_v4(&from, 10, 9, 9, 9, 1);
+    struct frame_header h = {.version = FRAME_VERSION, .type = BS_MSG_GET, .request_id = 1,
+                             .length = 8};
+    frame_header_encode(&h, f);
+    memset(f + FRAME_HEADER_SIZE, 0xee, 8);
+    assert_int_equal(bs_input(t->n[0].b, &from, f, sizeof(f)), BS_ERR_MALFORMED);
+    /* The length in the header must match the frame. */
+    assert_int_equal(bs_input(t->n[0].b, &from, f, sizeof(f) - 1), BS_ERR_MALFORMED);
+    /* A reply type sent as a request, an unknown type in the range. */
+    h.type = BS_MSG_STORE_OK;
+    h.length = 1 + ID_BYTES;
+    uint8_t g[FRAME_HEADER_SIZE + 1 + ID_BYTES] = {0};
+    frame_header_encode(&h, g);
+    g[FRAME_HEADER_SIZE] = STORE_CONTENT;
+    assert_int_equal(bs_input(t->n[0].b, &from, g, sizeof(g)), BS_ERR_MALFORMED);
+    h.type = 1017;
+    frame_header_encode(&h, g);
+    assert_int_equal(bs_input(t->n[0].b, &from, g, sizeof(g)), BS_ERR_MALFORMED);
+    /* A well-formed reply nobody asked for is ignored. */
+    h.type = BS_MSG_STORE_OK;
+    h.flags = FRAME_F_REPLY;
+    frame_header_encode(&h, g);
+    assert_int_equal(bs_input(t->n[0].b, &from, g, sizeof(g)), 0);
+    assert_int_equal(t->nq, 0);
+    hb_free(t);
+    free(t);
+}
+
+static void test_free_cancels(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key;
+    size_t len;
+
+    hb_init(t, 3, 3);
+    hb_owner(14, &own);
+    hb_block(80, 100, buf, &len, &key);
+    hb_lease(t, &own, &key, HB_DAY_S, &l);
+    memset(&res, 0, sizeof(res));
+    memset(&res2, 0, sizeof(res2));
+    assert_int_equal(bs_put(t->n[0].b, buf, len, &l, hb_done, &res), 0);
+    assert_int_equal(bs_get(t->n[0].b, STORE_CONTENT, &key, hb_done, &res2), 0);
+    assert_false(res.done); /* never inside the call */
+    hb_flush(t);
+    bs_free(t->n[0].b);
+    t->n[0].b = NULL;
+    assert_true(res.done && res2.done);
+    assert_int_equal(res.status, -ECANCELED);
+    chord_free(t->n[0].c);
+    t->n[0].up = false;
+    hb_free(t);
+    free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_k_copies),
+        cmocka_unit_test(test_get_fallback_and_repair),
+        cmocka_unit_test(test_full_node_diverts),
+        cmocka_unit_test(test_silent_member_diverts),
+        cmocka_unit_test(test_small_ring_fewer_copies),
+        cmocka_unit_test(test_owner_quota),
+        cmocka_unit_test(test_lease_refusals),
+        cmocka_unit_test(test_root_cas),
+        cmocka_unit_test(test_root_majority),
+        cmocka_unit_test(test_reclaim_and_tombstones),
+        cmocka_unit_test(test_kv_last_writer_wins),
+        cmocka_unit_test(test_input_refuses_garbage),
+        cmocka_unit_test(test_free_cancels),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
