@@ -1,5 +1,5 @@
-/* core.h — the private state of bs.c, server.c, put.c, root.c, lease.c and
- * client.c (struct bs_core behind struct bs.core). Not seen by sync.c,
+/* core.h — the private state of bs.c, rpc.c, server.c, xfer.c, put.c,
+ * root.c, lease.c and client.c (struct bs_core behind struct bs.core). Not seen by sync.c,
  * which works through internal.h only.
  *
  * Ownership: every operation object below is owned by the list it is on
@@ -121,6 +121,18 @@ struct bs_core {
     size_t ncache, cap_cache;
 };
 
+/* ---- rpc.c ---- */
+/* The reply path of bs_input; m is the decoded message or NULL (sync). */
+void bs_rpc_reply_in(struct bs *b, const struct addr *from, const struct frame_header *h,
+                     const uint8_t *payload, const struct bs_msg *m);
+/* Ends every request with status (their callbacks run). */
+void bs_rpc_fail_all(struct bs *b, int status);
+/* Completes every persist operation still open with -ECANCELED. */
+void bs_persist_cancel_all(struct bs *b);
+/* Retries and timeouts due at now; frames sent to self. */
+void bs_rpc_tick(struct bs *b, uint64_t now);
+void bs_loop_tick(struct bs *b);
+
 /* ---- bs.c ---- */
 uint64_t bs_now(const struct bs *b);
 uint64_t bs_now_s(const struct bs *b); /* wall clock, seconds */
@@ -168,6 +180,9 @@ int bs_lease_check(struct bs *b, const struct id *key, const struct lease *l);
 /* Reads the local copy of a record. -EBADMSG marks the entry bad. */
 int bs_read_local(struct bs *b, enum store_type type, const struct id *key, uint8_t **bytes,
                   size_t *len);
+/* The lease records of a message, copied out (malloc'd; at least one
+ * element allocated), or NULL. */
+struct lease *bs_msg_leases(const struct bs_msg *m);
 /* A persist error as a BS_ERR_*. */
 int bs_persist_err(int status);
 /* A drop overtook the writes in flight of (type, key): they must not
@@ -175,6 +190,9 @@ int bs_persist_err(int status);
 void bs_server_drop_writes(struct bs *b, enum store_type type, const struct id *key);
 uint64_t bs_server_next_deadline(const struct bs *b);
 void bs_server_tick(struct bs *b, uint64_t now);
+
+/* ---- xfer.c: push, pull, lease exchange ---- */
+void bs_xfer_release(struct bs *b);
 
 /* ---- put.c ---- */
 void bs_put_on_request(struct bs *b, const struct addr *from, uint64_t reqid,
