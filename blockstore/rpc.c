@@ -506,8 +506,10 @@ void bs_rpc_tick(struct bs *b, uint64_t now)
         struct bs_pending p = pending_take(k, (size_t)j);
         if (rtt_type(p.type)) {
             struct bs_rtt *r = rtt_slot(b, &p.to, true);
-            uint32_t pen = p.timeout_ms;
-            r->srtt_ms = r->srtt_ms * 2 > pen ? r->srtt_ms * 2 : pen;
+            /* A silent peer goes to the back, within reason. */
+            uint64_t pen = (uint64_t)r->srtt_ms * 2 > p.timeout_ms ? (uint64_t)r->srtt_ms * 2
+                                                                   : p.timeout_ms;
+            r->srtt_ms = (uint32_t)(pen < 600000 ? pen : 600000);
             r->at = now;
         }
         if (p.cb)

@@ -204,7 +204,8 @@ static void sop_write_done(struct bs *b, void *ctx, int status)
 }
 
 /* Would merging l[0..n) leave a lease that came in, live at now_s, as the
- * winner of its owner? */
+ * record of its owner (no record held or sent beats it; the same record
+ * already held counts: a grant merged before the block arrived)? */
 static bool incoming_live(const struct bs_entry *e, const struct lease *l, size_t n,
                           uint64_t now_s)
 {
@@ -214,7 +215,7 @@ static bool incoming_live(const struct bs_entry *e, const struct lease *l, size_
         bool wins = true;
         for (size_t j = 0; e && j < e->nleases; j++)
             if (!memcmp(e->leases[j].owner.b, l[i].owner.b, SIG_PUB_LEN) &&
-                !lease_newer(&l[i], &e->leases[j]))
+                lease_newer(&e->leases[j], &l[i]))
                 wins = false;
         for (size_t j = 0; j < n; j++)
             if (j != i && !memcmp(l[j].owner.b, l[i].owner.b, SIG_PUB_LEN) &&

@@ -16,6 +16,7 @@ struct ctl_client {
     struct net_stream *s;
     struct net_rpc *rpc;
     bool closed;
+    uint64_t finished; /* pipelined calls done so far */
     char error[CTL_ERROR_MAX + 1];
 };
 
@@ -248,4 +249,62 @@ int ctl_client_lookup(struct ctl_client *c, const struct id *keys, size_t n, uns
     while (w.inflight > 0)
         net_loop_run(c->loop);
     return w.rc;
+}
+
+struct call_wait {
+    struct ctl_client *c;
+    ctl_call_fn done;
+    void *ctx;
+};
+
+static void call_done(void *ctx, int status, const struct frame_header *h, const uint8_t *frame,
+                      size_t len)
+{
+    struct call_wait *cw = ctx;
+    struct ctl_client *c = cw->c;
+
+    c->finished++;
+    if (status == 0) {
+        int e = client_reply_error(c, h, frame, len);
+        if (e)
+            cw->done(cw->ctx, e, h->type, NULL, 0);
+        else
+            cw->done(cw->ctx, 0, h->type, frame + FRAME_HEADER_SIZE, len - FRAME_HEADER_SIZE);
+    } else {
+        cw->done(cw->ctx, status, 0, NULL, 0);
+    }
+    free(cw);
+    net_loop_stop(c->loop);
+}
+
+int ctl_client_call(struct ctl_client *c, uint16_t type, const void *payload, size_t len,
+                    ctl_call_fn done, void *ctx)
+{
+    struct call_wait *cw;
+    int rc;
+
+    if (c->closed)
+        return -ECONNRESET;
+    cw = malloc(sizeof(*cw));
+    if (!cw)
+        return -ENOMEM;
+    *cw = (struct call_wait){.c = c, .done = done, .ctx = ctx};
+    rc = net_rpc_call(c->rpc, c->s, type, payload, len, CTL_TIMEOUT_MS, call_done, cw, NULL);
+    if (rc)
+        free(cw);
+    return rc;
+}
+
+int ctl_client_wait(struct ctl_client *c)
+{
+    uint64_t before = c->finished;
+
+    while (net_rpc_pending(c->rpc) > 0 && c->finished == before)
+        net_loop_run(c->loop);
+    return c->closed && net_rpc_pending(c->rpc) == 0 ? -ECONNRESET : 0;
+}
+
+size_t ctl_client_pending(const struct ctl_client *c)
+{
+    return net_rpc_pending(c->rpc);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blockstore/block.h"
 #include "common/addr.h"
 #include "common/id.h"
 
@@ -20,6 +21,13 @@ enum ctl_msg_type {
     CTL_MSG_STATUS = 1201,      /* request: empty; reply: the status JSON, UTF-8 */
     CTL_MSG_LOOKUP = 1202,      /* request: key; reply: struct ctl_lookup_reply */
     CTL_MSG_STATUS_TEXT = 1203, /* request: empty; reply: the status for people, UTF-8 */
+    /* Block operations, answered by the node's block client (bs.h) with a
+     * struct ctl_bs_reply of the same type. */
+    CTL_MSG_BLOCK_PUT = 1210, /* request: lease [112] | content block bytes */
+    CTL_MSG_BLOCK_GET = 1211, /* request: u8 store type | key [32] */
+    CTL_MSG_ROOT_PUT = 1212,  /* request: u64 expected version | root block bytes */
+    CTL_MSG_LEASE = 1213,     /* request: key [32] | lease [112] (renewal or reclaim) */
+    CTL_MSG_KV_PUT = 1214,    /* request: kv record bytes */
     CTL_MSG_ERROR = 1299,       /* reply: errno i32, then a message in UTF-8 */
 };
 
@@ -45,6 +53,37 @@ size_t ctl_error_encode(int32_t err, const char *msg, uint8_t *buf, size_t cap);
 /* Copies the message, NUL-terminated and cut to msg_size, into msg. */
 int ctl_error_decode(const uint8_t *p, size_t len, int32_t *err, char *msg, size_t msg_size);
 
+/* The answer to a block operation:
+ *   i32 status | key [32] | u8 copies | u64 version | u16 reason length
+ *   | reason (UTF-8, at most CTL_REASON_MAX) | u32 length | bytes
+ * status is 0, a negative errno or a BS_ERR_* value (bs.h). bytes: the
+ * record a get fetched, or the current root after a CAS conflict. */
+#define CTL_REASON_MAX 200
+struct ctl_bs_reply {
+    int32_t status;
+    struct id key;
+    uint8_t copies;
+    uint64_t version;
+    char reason[CTL_REASON_MAX + 1]; /* control characters replaced by '?' */
+    const uint8_t *bytes;            /* inside the decoded buffer */
+    uint32_t len;
+};
+size_t ctl_bs_reply_encode(const struct ctl_bs_reply *r, uint8_t *buf, size_t cap);
+int ctl_bs_reply_decode(const uint8_t *p, size_t len, struct ctl_bs_reply *out);
+/* The requests. Decoders leave *bytes pointing into p. */
+size_t ctl_block_put_encode(const struct lease *l, const uint8_t *bytes, size_t blen,
+                            uint8_t *buf, size_t cap);
+int ctl_block_put_decode(const uint8_t *p, size_t len, struct lease *l, const uint8_t **bytes,
+                         size_t *blen);
+size_t ctl_block_get_encode(uint8_t type, const struct id *key, uint8_t *buf, size_t cap);
+int ctl_block_get_decode(const uint8_t *p, size_t len, uint8_t *type, struct id *key);
+size_t ctl_root_put_encode(uint64_t expect, const uint8_t *bytes, size_t blen, uint8_t *buf,
+                           size_t cap);
+int ctl_root_put_decode(const uint8_t *p, size_t len, uint64_t *expect, const uint8_t **bytes,
+                        size_t *blen);
+size_t ctl_lease_encode(const struct id *key, const struct lease *l, uint8_t *buf, size_t cap);
+int ctl_lease_decode(const uint8_t *p, size_t len, struct id *key, struct lease *l);
+
 /* The client side, for tools: a blocking connection to a node. */
 struct ctl_client; /* opaque */
 
@@ -63,6 +102,21 @@ int ctl_client_status_text(struct ctl_client *c, char **text);
 int ctl_client_lookup(struct ctl_client *c, const struct id *keys, size_t n, unsigned parallel,
                       void (*each)(void *ctx, size_t i, const struct ctl_lookup_reply *r),
                       void *ctx);
+/* Pipelined calls. ctl_client_call sends a request and returns at once;
+ * done(ctx, status, type, payload, len) runs inside a later
+ * ctl_client_wait: status 0 with the reply's type and payload, the node's
+ * error (a CTL_MSG_ERROR reply; see ctl_client_error), -ETIMEDOUT after
+ * CTL_TIMEOUT_MS, or -ECONNRESET. Returns 0, -ECONNRESET, -ENOMEM,
+ * -EMSGSIZE, -ENOBUFS (too much queued: wait first). */
+typedef void (*ctl_call_fn)(void *ctx, int status, uint16_t type, const uint8_t *payload,
+                            size_t len);
+int ctl_client_call(struct ctl_client *c, uint16_t type, const void *payload, size_t len,
+                    ctl_call_fn done, void *ctx);
+/* Runs until at least one call has finished (or none is pending).
+ * Returns 0, or -ECONNRESET once the connection is gone (pending calls
+ * have then finished with it). */
+int ctl_client_wait(struct ctl_client *c);
+size_t ctl_client_pending(const struct ctl_client *c);
 /* The text of the last error the node sent, or "". */
 const char *ctl_client_error(const struct ctl_client *c);
 

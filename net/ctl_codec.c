@@ -3,6 +3,7 @@
 #include "net/control.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/wire.h"
@@ -108,5 +109,157 @@ int ctl_error_decode(const uint8_t *p, size_t len, int32_t *err, char *msg, size
         }
     }
     *err = e;
+    return 0;
+}
+
+/* Control characters would garble a terminal: C0 and DEL become '?'. */
+static void text_sanitize(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
+static bool status_ok(int32_t st)
+{
+    return st <= 0 && st >= -9999;
+}
+
+size_t ctl_bs_reply_encode(const struct ctl_bs_reply *r, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    size_t n = strnlen(r->reason, CTL_REASON_MAX);
+    wire_writer_init(&w, buf, cap);
+    wire_put_u32(&w, (uint32_t)r->status);
+    wire_put_id(&w, &r->key);
+    wire_put_u8(&w, r->copies);
+    wire_put_u64(&w, r->version);
+    wire_put_u16(&w, (uint16_t)n);
+    wire_put_bytes(&w, r->reason, n);
+    wire_put_u32(&w, r->len);
+    if (r->len)
+        wire_put_bytes(&w, r->bytes, r->len);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_bs_reply_decode(const uint8_t *p, size_t len, struct ctl_bs_reply *out)
+{
+    struct wire_reader r;
+    struct ctl_bs_reply v;
+    const uint8_t *reason;
+    uint16_t n;
+
+    memset(&v, 0, sizeof(v));
+    wire_reader_init(&r, p, len);
+    v.status = (int32_t)wire_get_u32(&r);
+    wire_get_id(&r, &v.key);
+    v.copies = wire_get_u8(&r);
+    v.version = wire_get_u64(&r);
+    n = wire_get_u16(&r);
+    if (n > CTL_REASON_MAX)
+        return -EBADMSG;
+    reason = wire_get_view(&r, n);
+    v.len = wire_get_u32(&r);
+    v.bytes = wire_get_view(&r, v.len);
+    if (!wire_reader_done(&r) || !status_ok(v.status) || memchr(reason, 0, n))
+        return -EBADMSG;
+    memcpy(v.reason, reason, n);
+    v.reason[n] = '\0';
+    text_sanitize(v.reason);
+    if (!v.len)
+        v.bytes = NULL;
+    *out = v;
+    return 0;
+}
+
+size_t ctl_block_put_encode(const struct lease *l, const uint8_t *bytes, size_t blen,
+                            uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    uint8_t lb[LEASE_LEN];
+    lease_encode(l, lb);
+    wire_writer_init(&w, buf, cap);
+    wire_put_bytes(&w, lb, sizeof(lb));
+    wire_put_bytes(&w, bytes, blen);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_block_put_decode(const uint8_t *p, size_t len, struct lease *l, const uint8_t **bytes,
+                         size_t *blen)
+{
+    if (len <= LEASE_LEN || len - LEASE_LEN > BLOCK_MAX_STORED)
+        return -EBADMSG;
+    lease_decode(p, l);
+    *bytes = p + LEASE_LEN;
+    *blen = len - LEASE_LEN;
+    return 0;
+}
+
+size_t ctl_block_get_encode(uint8_t type, const struct id *key, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, buf, cap);
+    wire_put_u8(&w, type);
+    wire_put_id(&w, key);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_block_get_decode(const uint8_t *p, size_t len, uint8_t *type, struct id *key)
+{
+    struct wire_reader r;
+    uint8_t t;
+    struct id k;
+    wire_reader_init(&r, p, len);
+    t = wire_get_u8(&r);
+    wire_get_id(&r, &k);
+    if (!wire_reader_done(&r) || t < 1 || t > 3)
+        return -EBADMSG;
+    *type = t;
+    *key = k;
+    return 0;
+}
+
+size_t ctl_root_put_encode(uint64_t expect, const uint8_t *bytes, size_t blen, uint8_t *buf,
+                           size_t cap)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, buf, cap);
+    wire_put_u64(&w, expect);
+    wire_put_bytes(&w, bytes, blen);
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_root_put_decode(const uint8_t *p, size_t len, uint64_t *expect, const uint8_t **bytes,
+                        size_t *blen)
+{
+    struct wire_reader r;
+    uint64_t e;
+    if (len <= 8 || len - 8 > ROOT_MAX_LEN)
+        return -EBADMSG;
+    wire_reader_init(&r, p, len);
+    e = wire_get_u64(&r);
+    *expect = e;
+    *bytes = p + 8;
+    *blen = len - 8;
+    return 0;
+}
+
+size_t ctl_lease_encode(const struct id *key, const struct lease *l, uint8_t *buf, size_t cap)
+{
+    struct wire_writer w;
+    uint8_t lb[LEASE_LEN];
+    lease_encode(l, lb);
+    wire_writer_init(&w, buf, cap);
+    wire_put_id(&w, key);
+    wire_put_bytes(&w, lb, sizeof(lb));
+    return wire_writer_ok(&w) ? w.len : 0;
+}
+
+int ctl_lease_decode(const uint8_t *p, size_t len, struct id *key, struct lease *l)
+{
+    if (len != ID_BYTES + LEASE_LEN)
+        return -EBADMSG;
+    memcpy(key->b, p, ID_BYTES);
+    lease_decode(p + ID_BYTES, l);
     return 0;
 }

@@ -12,10 +12,12 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/frame.h"
 #include "common/hash.h"
+#include "net/api.h"
 #include "net/control.h"
 #include "net/http.h"
 #include "net/listener.h"
@@ -27,58 +29,10 @@
 
 #define MOD "node"
 
-#define RTT_SLOTS       1024 /* request ids whose send time we remember */
-#define CTL_MAX_CONNS   64   /* control connections at once */
-#define CTL_MAX_LOOKUPS 4096 /* control lookups in flight */
 
 static const double hop_bounds[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32};
 static const double sec_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
-
-struct rtt_slot {
-    uint64_t reqid;
-    uint64_t sent_us;
-    bool used, resent;
-};
-
-struct ctl_conn {
-    struct net_node *n;
-    struct net_stream *s;
-};
-
-struct ctl_lookup {
-    uint64_t handle;
-    uint64_t reqid;
-    uint64_t start_us;
-    struct ctl_conn *cc; /* NULL once the connection closed */
-};
-
-struct net_node {
-    const struct net_node_config *cfg;
-    struct logger lg;
-    char prefix[ADDR_STR_MAX + 2];
-    struct net_loop *loop;
-    struct net_peers *peers;
-    struct chord *chord;
-    struct net_timer *chord_timer, *leave_timer, *rate_timer;
-    struct net_listener *ctl_ln;
-    struct net_http *http;
-    struct net_sigwatch *sig_term, *sig_int;
-    struct ctl_conn *ctl[CTL_MAX_CONNS];
-    unsigned nctl;
-    struct ctl_lookup *lookups;
-    size_t nlookups, cap_lookups;
-    struct rtt_slot rtt[RTT_SLOTS];
-    struct node_metrics m;
-    uint64_t started_ms;
-    int lock_fd;
-    char *json_path, *sock_path, *lock_path;
-    bool leaving, exiting;
-    bool joined_logged;
-    uint64_t join_warned_ms;
-    struct addr refused_logged; /* last refusal logged, and when */
-    uint64_t refused_logged_ms;
-};
 
 void hist_observe(struct hist *h, double v)
 {
@@ -96,6 +50,21 @@ static uint64_t node_env_now(void *ctx)
 {
     (void)ctx;
     return net_now_ms();
+}
+
+static uint64_t node_env_wall(void *ctx)
+{
+    struct timespec ts;
+    (void)ctx;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void on_chord_update(void *ctx, unsigned vnode)
+{
+    struct net_node *n = ctx;
+    if (n->bs)
+        bs_on_update(n->bs, vnode);
 }
 
 static void env_random(void *ctx, void *buf, size_t len)
@@ -146,9 +115,14 @@ static void env_send(void *ctx, const struct addr *to, const void *msg, size_t l
     net_peers_send(n->peers, to, msg, len);
 }
 
-static void node_kick(struct net_node *n)
+void node_kick(struct net_node *n)
 {
     uint64_t when = chord_next_deadline(n->chord);
+    if (n->bs) {
+        uint64_t b = bs_next_deadline(n->bs);
+        if (b < when)
+            when = b;
+    }
     if (when != UINT64_MAX)
         net_timer_arm_at(n->chord_timer, when);
     if (n->leaving && chord_has_left(n->chord) && !n->exiting) {
@@ -162,6 +136,8 @@ static void on_chord_timer(void *ctx)
 {
     struct net_node *n = ctx;
     chord_tick(n->chord);
+    if (n->bs)
+        bs_tick(n->bs);
     node_kick(n);
 }
 
@@ -175,6 +151,11 @@ static int on_peer_frame(void *ctx, const struct addr *from, const struct frame_
 
     if (h->flags & FRAME_F_REPLY)
         rtt_on_reply(n, h);
+    if (h->type >= BS_MSG_FIRST && h->type <= BS_MSG_LAST) {
+        rc = bs_input(n->bs, from, frame, len);
+        node_kick(n);
+        return rc == BS_ERR_MALFORMED ? -EBADMSG : 0;
+    }
     rc = chord_input(n->chord, from, frame, len);
     node_kick(n);
     /* A type we do not know is the peer's business (a newer version);
@@ -196,12 +177,14 @@ static void on_peer_unreachable(void *ctx, const struct addr *to)
         n->refused_logged_ms = now;
     }
     chord_peer_unreachable(n->chord, to);
+    if (n->bs)
+        bs_peer_unreachable(n->bs, to);
     node_kick(n);
 }
 
 /* --- control socket ------------------------------------------------------ */
 
-static void ctl_reply(struct ctl_conn *cc, uint16_t type, uint64_t reqid, const void *payload,
+void ctl_reply(struct ctl_conn *cc, uint16_t type, uint64_t reqid, const void *payload,
                       size_t len)
 {
     struct frame_header h = {.version = FRAME_VERSION,
@@ -215,12 +198,12 @@ static void ctl_reply(struct ctl_conn *cc, uint16_t type, uint64_t reqid, const 
     frame_header_encode(&h, frame);
     if (len)
         memcpy(frame + FRAME_HEADER_SIZE, payload, len);
-    if (net_stream_send(cc->s, frame, FRAME_HEADER_SIZE + len) < 0)
+    if (!cc->s || net_stream_send(cc->s, frame, FRAME_HEADER_SIZE + len) < 0)
         cc->n->m.ctl_errors++;
     free(frame);
 }
 
-static void ctl_error(struct ctl_conn *cc, uint64_t reqid, int err, const char *msg)
+void ctl_error(struct ctl_conn *cc, uint64_t reqid, int err, const char *msg)
 {
     uint8_t buf[CTL_ERROR_MAX + 8];
     size_t len = ctl_error_encode(err, msg, buf, sizeof(buf));
@@ -232,6 +215,7 @@ static struct node_view node_view(const struct net_node *n)
 {
     return (struct node_view){
         .chord = n->chord,
+        .bs = n->bs,
         .peers = n->peers,
         .metrics = &n->m,
         .self = net_peers_self(n->peers),
@@ -280,6 +264,9 @@ static void ctl_on_lookup(struct ctl_conn *cc, uint64_t reqid, const uint8_t *p,
 static void on_lookup_done(void *ctx, uint64_t handle, const struct chord_lookup_result *res)
 {
     struct net_node *n = ctx;
+
+    if (n->bs && bs_on_lookup_done(n->bs, handle, res))
+        return;
 
     for (size_t i = 0; i < n->nlookups; i++) {
         struct ctl_lookup l = n->lookups[i];
@@ -345,7 +332,10 @@ static void ctl_frame(void *ctx, struct net_stream *s, const struct frame_header
         break;
     }
     case CTL_MSG_LOOKUP: ctl_on_lookup(cc, h->request_id, p, plen); break;
-    default: ctl_error(cc, h->request_id, -EOPNOTSUPP, "unknown control request"); break;
+    default:
+        if (!node_store_ctl(cc, h, p, plen))
+            ctl_error(cc, h->request_id, -EOPNOTSUPP, "unknown control request");
+        break;
     }
 }
 
@@ -360,7 +350,16 @@ static void ctl_forget(struct net_node *n, struct ctl_conn *cc)
             break;
         }
     }
-    free(cc);
+    /* Block operations still running answer nobody, then let go. */
+    cc->s = NULL;
+    if (cc->refs == 0)
+        free(cc);
+}
+
+void ctl_conn_put(struct ctl_conn *cc)
+{
+    if (--cc->refs == 0 && !cc->s)
+        free(cc);
 }
 
 static void ctl_closed(void *ctx, struct net_stream *s, int reason, int err, const char *why)
@@ -491,6 +490,8 @@ static void on_signal(void *ctx, int signo)
     }
     LOG_I(&n->lg, MOD, "%s: leaving the ring", strsignal(signo));
     n->leaving = true;
+    if (n->bs)
+        bs_leave(n->bs);
     chord_leave(n->chord);
     net_timer_arm(n->leave_timer, NET_NODE_LEAVE_MS);
     node_kick(n);
@@ -586,6 +587,13 @@ static int write_node_json(struct net_node *n)
     }
     buf_puts(&b, ", \"control\": ");
     buf_json_str(&b, n->sock_path);
+    buf_puts(&b, ", \"api\": ");
+    if (n->api) {
+        addr_format(net_api_addr(n->api), a, sizeof(a));
+        buf_json_str(&b, a);
+    } else {
+        buf_puts(&b, "null");
+    }
     buf_puts(&b, ", \"vnodes\": [");
     for (unsigned i = 0; i < chord_vnode_count(n->chord); i++) {
         char hex[ID_HEX_LEN + 1];
@@ -631,9 +639,14 @@ static int node_start(struct net_node *n)
     const struct net_node_config *cfg = n->cfg;
     struct net_peers_cbs pcbs = {
         .ctx = n, .frame = on_peer_frame, .unreachable = on_peer_unreachable};
-    struct chord_callbacks ccbs = {.ctx = n, .lookup_done = on_lookup_done};
+    struct chord_callbacks ccbs = {
+        .ctx = n, .lookup_done = on_lookup_done, .update = on_chord_update};
     struct chord_config ccfg;
-    struct env env = {.now_ms = node_env_now, .send = env_send, .random = env_random, .ctx = n};
+    struct env env = {.now_ms = node_env_now,
+                      .send = env_send,
+                      .random = env_random,
+                      .wall_ms = node_env_wall,
+                      .ctx = n};
     char a[ADDR_STR_MAX];
     int rc;
 
@@ -665,6 +678,7 @@ static int node_start(struct net_node *n)
 
     chord_config_default(&ccfg, net_peers_self(n->peers));
     ccfg.vnodes = cfg->vnodes;
+    n->chord_env = env;
     rc = chord_new(&ccfg, &env, &ccbs, &n->lg, &n->chord);
     if (rc) {
         LOG_E(&n->lg, MOD, "bad overlay configuration: %s", strerror(-rc));
@@ -675,6 +689,9 @@ static int node_start(struct net_node *n)
         (rc = net_timer_new(n->loop, on_rate_timer, n, &n->rate_timer)) ||
         (rc = net_sigwatch_new(n->loop, SIGTERM, on_signal, n, &n->sig_term)) ||
         (rc = net_sigwatch_new(n->loop, SIGINT, on_signal, n, &n->sig_int)))
+        return rc;
+    rc = node_store_start(n);
+    if (rc)
         return rc;
     rc = net_listener_new_unix(n->loop, n->sock_path, on_ctl_accept, n, &n->ctl_ln);
     if (rc) {
@@ -724,6 +741,7 @@ static void node_stop(struct net_node *n)
         ctl_forget(n, cc);
     }
     net_listener_free(n->ctl_ln);
+    node_store_stop(n);
     net_http_free(n->http);
     net_sigwatch_free(n->sig_term);
     net_sigwatch_free(n->sig_int);

@@ -15,6 +15,8 @@
 #define NET_NODE_MAX_JOIN  16
 #define NET_NODE_LEAVE_MS  4000u /* longest a voluntary leave may take */
 #define NET_NODE_RATE_SECS 10    /* window of the message rates in status */
+#define NET_NODE_CAPACITY_DEFAULT (10ull << 30) /* 10 GiB donated unless --capacity */
+#define NET_NODE_API_PORT 7401 /* the DHT API listens on 127.0.0.1:7401 unless --api */
 
 struct net_node_config {
     const char *datadir; /* the state directory; created if missing */
@@ -24,6 +26,14 @@ struct net_node_config {
     unsigned vnodes;
     bool http_on;
     struct addr http;
+    /* The block store (blockstore/bs.h): bytes donated (DATA/store), the
+     * replication factor, the most one owner may hold here. */
+    uint64_t capacity;
+    unsigned replicas;
+    uint64_t owner_cap;
+    /* The DHT API (docs/protocol.md, "DHT API"); api_on false: none. */
+    bool api_on;
+    struct addr api;
     enum log_level log_level;
 };
 

@@ -68,6 +68,38 @@ static double rate_of(const struct node_metrics *m, size_t field)
     return (double)(a - b) * 1000.0 / (double)(new->ms - old->ms);
 }
 
+static void report_store_json(const struct node_view *v, struct buf *b)
+{
+    struct bs_stats s;
+
+    if (!v->bs) {
+        buf_puts(b, " \"store\": null,\n");
+        return;
+    }
+    bs_get_stats(v->bs, &s);
+    buf_printf(b,
+               " \"store\": {\"blocks\": %llu, \"roots\": %llu, \"kvs\": %llu, \"used\": %llu, "
+               "\"capacity\": %llu, \"puts_ok\": %llu, \"puts_failed\": %llu, \"gets_ok\": %llu, "
+               "\"gets_failed\": %llu, \"stores\": %llu, \"refused_full\": %llu, "
+               "\"refused_quota\": %llu, \"refused_bad\": %llu, \"reads_bad\": %llu, "
+               "\"repairs_sent\": %llu, \"sync_rounds\": %llu, \"sync_pushed\": %llu, "
+               "\"sync_pulled\": %llu, \"handed_off\": %llu, \"expired\": %llu, "
+               "\"cas_ok\": %llu, \"cas_conflict\": %llu, \"cas_indeterminate\": %llu, "
+               "\"inflight\": %llu, \"memory_bytes\": %zu},\n",
+               (unsigned long long)s.blocks, (unsigned long long)s.roots, (unsigned long long)s.kvs,
+               (unsigned long long)s.used, (unsigned long long)s.capacity,
+               (unsigned long long)s.puts_ok, (unsigned long long)s.puts_failed,
+               (unsigned long long)s.gets_ok, (unsigned long long)s.gets_failed,
+               (unsigned long long)s.stores, (unsigned long long)s.stores_refused_full,
+               (unsigned long long)s.stores_refused_quota, (unsigned long long)s.stores_bad,
+               (unsigned long long)s.reads_bad, (unsigned long long)s.repairs_sent,
+               (unsigned long long)s.sync_rounds, (unsigned long long)s.sync_pushed,
+               (unsigned long long)s.sync_pulled, (unsigned long long)s.handed_off,
+               (unsigned long long)s.expired, (unsigned long long)s.cas_ok,
+               (unsigned long long)s.cas_conflict, (unsigned long long)s.cas_indeterminate,
+               (unsigned long long)s.inflight, bs_memory_bytes(v->bs));
+}
+
 void report_status_json(const struct node_view *v, struct buf *b)
 {
     const struct chord *c = v->chord;
@@ -149,6 +181,7 @@ void report_status_json(const struct node_view *v, struct buf *b)
                (unsigned long long)st.finds_forwarded, (unsigned long long)st.stabilizations,
                (unsigned long long)st.successor_changes, (unsigned long long)st.predecessor_changes,
                (unsigned long long)st.merges, chord_memory_bytes(c));
+    report_store_json(v, b);
     buf_printf(b,
                " \"rates\": {\"window_s\": %d, \"msgs_in_per_s\": %.1f, \"msgs_out_per_s\": %.1f, "
                "\"bytes_in_per_s\": %.1f, \"bytes_out_per_s\": %.1f}}\n",
@@ -222,6 +255,26 @@ void report_status_text(const struct node_view *v, struct buf *b)
     buf_printf(b, "lookups      %llu started, %llu answered, %llu failed\n",
                (unsigned long long)st.lookups_started, (unsigned long long)st.lookups_ok,
                (unsigned long long)st.lookups_failed);
+    if (v->bs) {
+        struct bs_stats bst;
+        bs_get_stats(v->bs, &bst);
+        buf_printf(b,
+                   "store        %llu blocks, %llu roots, %llu kv records; %.1f of %.1f MiB "
+                   "used\n"
+                   "             %llu puts and %llu gets done for clients (%llu and %llu failed); "
+                   "%llu refused full\n"
+                   "             maintenance: %llu rounds, %llu pushed, %llu pulled, %llu handed "
+                   "off, %llu expired; %llu bad copies found, %llu repaired\n",
+                   (unsigned long long)bst.blocks, (unsigned long long)bst.roots,
+                   (unsigned long long)bst.kvs, (double)bst.used / 1048576.0,
+                   (double)bst.capacity / 1048576.0, (unsigned long long)bst.puts_ok,
+                   (unsigned long long)bst.gets_ok, (unsigned long long)bst.puts_failed,
+                   (unsigned long long)bst.gets_failed, (unsigned long long)bst.stores_refused_full,
+                   (unsigned long long)bst.sync_rounds, (unsigned long long)bst.sync_pushed,
+                   (unsigned long long)bst.sync_pulled, (unsigned long long)bst.handed_off,
+                   (unsigned long long)bst.expired, (unsigned long long)bst.reads_bad,
+                   (unsigned long long)bst.repairs_sent);
+    }
     buf_printf(b, "rates        %.1f msgs/s in, %.1f out; %.0f B/s in, %.0f out (last %d s)\n",
                rate_of(m, offsetof(struct rate_sample, msgs_in)),
                rate_of(m, offsetof(struct rate_sample, msgs_out)),
@@ -280,6 +333,32 @@ void report_metrics(const struct node_view *v, struct buf *b)
     prom_hist(b, "coopfs_rpc_duration_seconds",
               "Round-trip time of overlay requests answered on their first try.",
               &v->metrics->rpc_seconds);
+    if (v->bs) {
+        struct bs_stats bst;
+        bs_get_stats(v->bs, &bst);
+        prom_gauge(b, "coopfs_store_used_bytes",
+                   "Bytes of records held (what counts against --capacity).", (double)bst.used);
+        prom_gauge(b, "coopfs_store_capacity_bytes", "Bytes donated (--capacity).",
+                   (double)bst.capacity);
+        prom_gauge(b, "coopfs_store_blocks", "Content blocks held.", (double)bst.blocks);
+        prom_counter(b, "coopfs_block_puts_ok_total", "Client puts that succeeded.", bst.puts_ok);
+        prom_counter(b, "coopfs_block_puts_failed_total", "Client puts that failed.",
+                     bst.puts_failed);
+        prom_counter(b, "coopfs_block_gets_ok_total", "Client gets that succeeded.", bst.gets_ok);
+        prom_counter(b, "coopfs_block_gets_failed_total", "Client gets that failed.",
+                     bst.gets_failed);
+        prom_counter(b, "coopfs_store_refused_full_total", "Stores refused for capacity.",
+                     bst.stores_refused_full);
+        prom_counter(b, "coopfs_store_reads_bad_total", "Copies that failed their check on read.",
+                     bst.reads_bad);
+        prom_counter(b, "coopfs_repairs_sent_total",
+                     "Good copies pushed to a holder of a bad or stale one.", bst.repairs_sent);
+        prom_counter(b, "coopfs_sync_rounds_total", "Maintenance rounds.", bst.sync_rounds);
+        prom_counter(b, "coopfs_sync_pushed_total", "Records pushed by maintenance.",
+                     bst.sync_pushed);
+        prom_counter(b, "coopfs_sync_pulled_total", "Records pulled by maintenance.",
+                     bst.sync_pulled);
+    }
     prom_counter(b, "coopfs_rpc_timeouts_total", "Overlay requests that got no answer.",
                  st.rpc_timeouts);
     prom_counter(b, "coopfs_messages_in_total", "Overlay messages received.", st.msgs_in);

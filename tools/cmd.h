@@ -3,6 +3,8 @@
 #ifndef COOPFS_TOOLS_CMD_H
 #define COOPFS_TOOLS_CMD_H
 
+#include <stdint.h>
+
 int cmd_demo(int argc, char **argv); /* demo.c */
 int cmd_sim(int argc, char **argv);  /* sim_cmd.c: paths, balance, churn */
 int cmd_node(int argc, char **argv);       /* node_cmd.c */
@@ -12,5 +14,18 @@ int cmd_lookup_key(int argc, char **argv); /* node_cmd.c */
 /* $XDG_DATA_HOME/coopfs or ~/.local/share/coopfs (a static buffer), or
  * NULL if neither variable is set. */
 const char *tools_default_datadir(void);
+/* Parses a size: digits with an optional K, M, G or T (powers of 1024;
+ * "KiB"/"KB" spellings too). Returns 0 or -EINVAL. */
+int tools_parse_size(const char *s, uint64_t *out);
+/* Opens the control connection of the node of datadir (NULL: the
+ * default), or explains on stderr why not and returns NULL. */
+struct ctl_client;
+struct ctl_client *tools_open_node(const char *prog, const char *datadir);
+
+int cmd_insert(int argc, char **argv);  /* past.c */
+int cmd_lookup(int argc, char **argv);  /* past.c */
+int cmd_reclaim(int argc, char **argv); /* past.c */
+int cmd_renew(int argc, char **argv);   /* past.c */
+int cmd_kv(int argc, char **argv);      /* kv_cmd.c */
 
 #endif

@@ -18,6 +18,11 @@ static const struct subcommand subcommands[] = {
     {"status", cmd_status, "show the state of the running node"},
     {"lookup-key", cmd_lookup_key, "ask the running node which node is responsible for a key"},
     {"keygen", cmd_keygen, "make a key pair for signing roots and leases (NAME.key, NAME.pub)"},
+    {"insert", cmd_insert, "store a file in the ring and print its key"},
+    {"lookup", cmd_lookup, "fetch a file by its key, verified"},
+    {"reclaim", cmd_reclaim, "give up your lease on a file's blocks"},
+    {"renew", cmd_renew, "extend your lease on a file's blocks"},
+    {"kv", cmd_kv, "put or get a value through the node's DHT API"},
     {"sim", cmd_sim, "Chord experiments in the simulator: paths, balance, churn"},
 };
 

@@ -8,11 +8,42 @@
 
 #include "common/id.h"
 #include "net/control.h"
+#include "blockstore/bs.h"
 #include "net/node.h"
 #include "tools/cmd.h"
 
 /* The default data directory: $XDG_DATA_HOME/coopfs or
  * ~/.local/share/coopfs. Returns a static buffer or NULL. */
+int tools_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    if (!*s || *s == '-')
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -EINVAL;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return -EINVAL;
+    }
+    if (*end == 'i' && shift)
+        end++;
+    if ((*end == 'B' || *end == 'b') && (shift || end != s))
+        end++;
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return -EINVAL;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
 const char *tools_default_datadir(void)
 {
     static char path[4096];
@@ -32,6 +63,8 @@ const char *tools_default_datadir(void)
 static const char node_usage[] =
     "usage: coopfs node [--data DIR] [--listen HOST:PORT] [--join HOST:PORT]...\n"
     "                   [--vnodes N] [--http HOST:PORT] [--log-level LEVEL]\n"
+    "                   [--capacity SIZE] [--replicas K] [--owner-cap SIZE]\n"
+    "                   [--api HOST:PORT | --no-api]\n"
     "\n"
     "Runs a node in the foreground until SIGTERM or SIGINT, which make it\n"
     "leave the ring. See docs/operations.md.\n"
@@ -44,7 +77,15 @@ static const char node_usage[] =
     "                     the node starts a new ring\n"
     "  --vnodes N         virtual nodes, 1..64 (default 1)\n"
     "  --http HOST:PORT   serve /status, /metrics and /ring.svg\n"
-    "  --log-level LEVEL  debug, info, warn or error (default info)\n";
+    "  --log-level LEVEL  debug, info, warn or error (default info)\n"
+    "  --capacity SIZE    disk space donated to the ring under DIR/store, e.g. 500M,\n"
+    "                     20G (default 10G)\n"
+    "  --replicas K       copies of every block, 1..8 (default 3); the same on every\n"
+    "                     node of a ring\n"
+    "  --owner-cap SIZE   most one owner (public key) may store here (default: no cap)\n"
+    "  --api HOST:PORT    the DHT API for local programs (default 127.0.0.1:7401;\n"
+    "                     port 0: the kernel picks, see DIR/node.json)\n"
+    "  --no-api           no DHT API\n";
 
 int cmd_node(int argc, char **argv)
 {
@@ -52,6 +93,9 @@ int cmd_node(int argc, char **argv)
         {"data", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
         {"join", required_argument, NULL, 'j'}, {"vnodes", required_argument, NULL, 'v'},
         {"http", required_argument, NULL, 'H'}, {"log-level", required_argument, NULL, 'L'},
+        {"capacity", required_argument, NULL, 'c'}, {"replicas", required_argument, NULL, 'r'},
+        {"owner-cap", required_argument, NULL, 'o'}, {"api", required_argument, NULL, 'a'},
+        {"no-api", no_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     struct net_node_config cfg;
@@ -60,7 +104,11 @@ int cmd_node(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     cfg.vnodes = 1;
     cfg.log_level = LOG_INFO;
+    cfg.capacity = NET_NODE_CAPACITY_DEFAULT;
+    cfg.replicas = BS_REPLICAS_DEFAULT;
+    cfg.api_on = true;
     addr_parse("127.0.0.1:4000", &cfg.listen);
+    addr_parse("127.0.0.1:7401", &cfg.api);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
@@ -115,6 +163,43 @@ int cmd_node(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'c':
+        case 'o': {
+            uint64_t v;
+            if (tools_parse_size(optarg, &v) < 0) {
+                fprintf(stderr,
+                        "coopfs node: --%s wants a size such as 4096, 500M or 20G, not '%s'\n",
+                        opt == 'c' ? "capacity" : "owner-cap", optarg);
+                return 2;
+            }
+            if (opt == 'c')
+                cfg.capacity = v;
+            else
+                cfg.owner_cap = v;
+            break;
+        }
+        case 'r': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < 1 || v > BS_REPLICAS_MAX) {
+                fprintf(stderr, "coopfs node: --replicas wants 1..%d, not '%s'\n",
+                        BS_REPLICAS_MAX, optarg);
+                return 2;
+            }
+            cfg.replicas = (unsigned)v;
+            break;
+        }
+        case 'a':
+            if (addr_parse_listen(optarg, &cfg.api) < 0 || addr_is_unspecified(&cfg.api)) {
+                fprintf(stderr,
+                        "coopfs node: --api wants HOST:PORT with a concrete numeric host, "
+                        "not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            cfg.api_on = true;
+            break;
+        case 'A': cfg.api_on = false; break;
         case 'h': fputs(node_usage, stdout); return 0;
         default: fputs(node_usage, stderr); return 2;
         }
@@ -133,7 +218,7 @@ int cmd_node(int argc, char **argv)
 }
 
 /* Opens the control connection of the node of datadir, or explains. */
-static struct ctl_client *open_node(const char *prog, const char *datadir)
+struct ctl_client *tools_open_node(const char *prog, const char *datadir)
 {
     struct ctl_client *c;
     int rc;
@@ -201,7 +286,7 @@ int cmd_status(int argc, char **argv)
         fputs(status_usage, stderr);
         return 2;
     }
-    c = open_node("coopfs status", datadir);
+    c = tools_open_node("coopfs status", datadir);
     if (!c)
         return 1;
     rc = json ? ctl_client_status(c, &out) : ctl_client_status_text(c, &out);
@@ -317,7 +402,7 @@ int cmd_lookup_key(int argc, char **argv)
                 break;
         }
     }
-    c = open_node("coopfs lookup-key", datadir);
+    c = tools_open_node("coopfs lookup-key", datadir);
     if (!c) {
         free(keys);
         return 1;

@@ -628,9 +628,12 @@ static void test_reclaim_and_tombstones(void **state)
     assert_int_equal(put_wait(t, c, buf, len, &ga), BS_ERR_NO_LEASE);
     assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 0);
 
-    /* A grant signed after the reclaim stores it again. */
+    /* A grant signed after the reclaim stores it again, also when it
+     * reached the tombstones first (as a lease update: no bytes held). */
     hb_run(t, 10);
     hb_lease(t, &a, &key, HB_DAY_S, &ga2);
+    assert_int_equal(lease_wait(t, c, &key, &ga2), BS_ERR_NOT_FOUND);
+    assert_true(bs_index_find(&t->n[set[0]].b->ix, STORE_CONTENT, &key)->expiry_s > 0);
     assert_int_equal(put_wait(t, c, buf, len, &ga2), 0);
     assert_int_equal(res.copies, 3);
     assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 3);
