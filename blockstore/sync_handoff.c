@@ -435,7 +435,7 @@ void sync_expire_run(struct bs_sync *s)
             i = 0;
         struct bs_entry *e = ix->v[i];
         s->expire_cursor = e->key;
-        if ((e->flags & BS_E_WRITING) || sync_key_busy(s, &e->key))
+        if (e->flags & BS_E_WRITING)
             continue;
         bool gone = false;
         if (e->type == STORE_CONTENT) {
@@ -450,7 +450,7 @@ void sync_expire_run(struct bs_sync *s)
         } else if (e->type == STORE_KV) {
             gone = e->expiry_s <= t;
         }
-        if (gone && nd < SYNC_EXPIRE_MAX) {
+        if (gone && !sync_key_busy(s, &e->key)) {
             drop[nd].type = e->type;
             drop[nd].bytes = sync_counted(e);
             drop[nd++].key = e->key;
@@ -467,25 +467,31 @@ void sync_expire_run(struct bs_sync *s)
     free(drop);
 }
 
-/* FNV-1a over what this node knows of its neighbourhood. */
+/* FNV-1a over what decides which replica sets this node is in: every
+ * vnode's predecessor and its first k distinct successors. (The rest of a
+ * successor list changes with churn far away and would keep handoff from
+ * ever running in a large ring.) */
 static uint64_t view_hash(const struct bs *b)
 {
     uint64_t x = 0xcbf29ce484222325ull;
-    struct chord_peer pred;
-    const struct chord_peer *succ;
-#define MIX(p, n)                                                                                  \
-    for (size_t i_ = 0; i_ < (n); i_++)                                                            \
-        x = (x ^ ((const uint8_t *)(p))[i_]) * 0x100000001b3ull;
+    struct chord_peer pred, set[BS_REPLICAS_MAX];
+
     for (unsigned v = 0; v < chord_vnode_count(b->chord); v++) {
-        uint8_t joined = chord_vnode_joined(b->chord, v);
-        MIX(&joined, 1);
-        if (chord_vnode_predecessor(b->chord, v, &pred))
-            MIX(pred.id.b, ID_BYTES);
-        size_t n = chord_vnode_successors(b->chord, v, &succ);
-        for (size_t i = 0; i < n; i++)
-            MIX(succ[i].id.b, ID_BYTES);
+        uint8_t buf[1 + ID_BYTES * (1 + BS_REPLICAS_MAX)];
+        size_t len = 0;
+        buf[len++] = chord_vnode_joined(b->chord, v);
+        if (chord_vnode_predecessor(b->chord, v, &pred)) {
+            memcpy(buf + len, pred.id.b, ID_BYTES);
+            len += ID_BYTES;
+        }
+        size_t n = chord_vnode_replica_set(b->chord, v, set, b->cfg.replicas);
+        for (size_t i = 1; i < n; i++) {
+            memcpy(buf + len, set[i].id.b, ID_BYTES);
+            len += ID_BYTES;
+        }
+        for (size_t i = 0; i < len; i++)
+            x = (x ^ buf[i]) * 0x100000001b3ull;
     }
-#undef MIX
     return x;
 }
 
