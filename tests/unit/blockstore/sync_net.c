@@ -180,11 +180,11 @@ void node_start(struct tnet *t, int i, int bootstrap)
     nd->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
     addr_v4(&nd->addr, 10, 0, 0, (uint8_t)(i + 1), 4000);
     chord_config_default(&cc, &nd->addr);
-    cc.vnodes = 1;
+    cc.vnodes = t->vnodes;
     assert_int_equal(chord_new(&cc, &env, &cb, NULL, &nd->c), 0);
     bs_config_default(&bc);
     bc.replicas = t->k;
-    bc.sync_period_ms = 0;
+    bc.sync_period_ms = t->sync_period_ms;
     if (t->no_space[i])
         bc.capacity = 0;
     assert_int_equal(bs_new(&bc, &env, nd->c, &p, getenv("T_LOG") ? &t->lg : NULL, &nd->b), 0);
@@ -295,37 +295,51 @@ void net_run(struct tnet *t, uint64_t ms)
     net_flush(t);
 }
 
-/* Does every up node have its ring neighbours right? */
+struct vn {
+    int node;
+    unsigned v;
+    const struct id *id;
+};
+
+/* Every vnode of the up nodes. */
+static size_t all_vnodes(struct tnet *t, struct vn *out)
+{
+    size_t n = 0;
+    for (int i = 0; i < t->nn; i++)
+        for (unsigned v = 0; t->n[i].up && v < t->vnodes; v++)
+            out[n++] = (struct vn){i, v, &chord_vnode_self(t->n[i].c, v)->id};
+    return n;
+}
+
+/* Does every up vnode have its ring neighbours right? */
 static bool ring_ok(struct tnet *t)
 {
-    for (int i = 0; i < t->nn; i++) {
-        struct tnode *a = &t->n[i];
-        if (!a->up)
-            continue;
-        const struct id *me = &chord_vnode_self(a->c, 0)->id;
+    struct vn all[T_NODES * T_VNODES];
+    size_t n = all_vnodes(t, all);
+    for (size_t i = 0; i < n; i++) {
+        struct chord *c = t->n[all[i].node].c;
+        unsigned v = all[i].v;
         const struct chord_peer *succ;
         struct chord_peer pred;
-        int want_s = -1, want_p = -1;
+        int ws = -1, wp = -1;
         struct id ds, dp, d;
-        for (int j = 0; j < t->nn; j++) {
-            if (j == i || !t->n[j].up)
+        if (!chord_vnode_joined(c, v))
+            return false;
+        for (size_t j = 0; j < n; j++) {
+            if (j == i)
                 continue;
-            const struct id *o = &chord_vnode_self(t->n[j].c, 0)->id;
-            id_distance(&d, me, o);
-            if (want_s < 0 || id_cmp(&d, &ds) < 0)
-                want_s = j, ds = d;
-            id_distance(&d, o, me);
-            if (want_p < 0 || id_cmp(&d, &dp) < 0)
-                want_p = j, dp = d;
+            id_distance(&d, all[i].id, all[j].id);
+            if (ws < 0 || id_cmp(&d, &ds) < 0)
+                ws = (int)j, ds = d;
+            id_distance(&d, all[j].id, all[i].id);
+            if (wp < 0 || id_cmp(&d, &dp) < 0)
+                wp = (int)j, dp = d;
         }
-        if (!chord_vnode_joined(a->c, 0))
-            return false;
-        if (want_s < 0)
+        if (ws < 0)
             continue;
-        if (chord_vnode_successors(a->c, 0, &succ) == 0 ||
-            !addr_eq(&succ[0].addr, &t->n[want_s].addr))
+        if (chord_vnode_successors(c, v, &succ) == 0 || !id_eq(&succ[0].id, all[ws].id))
             return false;
-        if (!chord_vnode_predecessor(a->c, 0, &pred) || !addr_eq(&pred.addr, &t->n[want_p].addr))
+        if (!chord_vnode_predecessor(c, v, &pred) || !id_eq(&pred.id, all[wp].id))
             return false;
     }
     return true;
@@ -339,15 +353,23 @@ void net_settle(struct tnet *t)
     net_run(t, 7000); /* the rounds the joins set off, and their retries */
 }
 
-void net_init(struct tnet *t, int n, unsigned k)
+void net_init_ex(struct tnet *t, int n, unsigned k, unsigned vnodes, uint32_t period_ms)
 {
+    assert_true(n <= T_NODES && vnodes <= T_VNODES);
     memset(t, 0, sizeof(*t));
     t->now = T0;
     log_init(&t->lg, stderr, LOG_DEBUG);
     t->k = k;
     t->nn = n;
+    t->vnodes = vnodes;
+    t->sync_period_ms = period_ms;
     for (int i = 0; i < n; i++)
         node_start(t, i, i == 0 ? -1 : 0);
+}
+
+void net_init(struct tnet *t, int n, unsigned k)
+{
+    net_init_ex(t, n, k, 1, 0);
 }
 
 void net_free(struct tnet *t)
@@ -448,25 +470,23 @@ unsigned holders(struct tnet *t, uint8_t type, const struct id *key)
  * successor on, in ring order (each node has one vnode). */
 size_t replica_set(struct tnet *t, const struct id *key, int *out)
 {
-    int order[T_NODES];
-    size_t n = 0;
-    for (int i = 0; i < t->nn; i++)
-        if (t->n[i].up)
-            order[n++] = i;
-    /* Sort by clockwise distance from key to the node's id. */
+    struct vn all[T_NODES * T_VNODES];
+    size_t n = all_vnodes(t, all), k = 0;
+    /* Sort by clockwise distance from key to the vnode's id. */
     for (size_t a = 0; a < n; a++)
         for (size_t b = a + 1; b < n; b++) {
             struct id da, db;
-            id_distance(&da, key, &chord_vnode_self(t->n[order[a]].c, 0)->id);
-            id_distance(&db, key, &chord_vnode_self(t->n[order[b]].c, 0)->id);
+            id_distance(&da, key, all[a].id);
+            id_distance(&db, key, all[b].id);
             if (id_cmp(&db, &da) < 0) {
-                int x = order[a];
-                order[a] = order[b];
-                order[b] = x;
+                struct vn x = all[a];
+                all[a] = all[b];
+                all[b] = x;
             }
         }
-    size_t k = n < t->k ? n : t->k;
-    memcpy(out, order, k * sizeof(*out));
+    for (size_t i = 0; i < n && k < t->k; i++)
+        if (!in_set(out, k, all[i].node))
+            out[k++] = all[i].node;
     return k;
 }
 

@@ -21,6 +21,7 @@
 #include "common/log.h"
 
 #define T_NODES      6
+#define T_VNODES     8 /* most vnodes per node a test uses */
 #define T0           1000000ull
 #define T_WALL0      1700000000000ull /* 2023-11-14, in unix ms */
 #define T_DAY_S      (24ull * 3600ull)
@@ -80,6 +81,8 @@ struct tnet {
     struct tnode n[T_NODES];
     int nn;
     unsigned k;
+    unsigned vnodes;         /* per node (net_init sets 1) */
+    uint32_t sync_period_ms; /* of the nodes started from now on (net_init sets 0) */
     struct tframe *q;
     size_t nq;
     struct tcomp *cq;
@@ -98,6 +101,8 @@ void ms_lease(struct mstore *s, const struct id *key, const struct lease *l, siz
 /* Starts n nodes (node 0 creates the ring, the others join it), k replicas,
  * no periodic maintenance. */
 void net_init(struct tnet *t, int n, unsigned k);
+/* The same with vnodes per node and a maintenance period (0: none). */
+void net_init_ex(struct tnet *t, int n, unsigned k, unsigned vnodes, uint32_t period_ms);
 void net_free(struct tnet *t);
 /* Starts node i (again), loading what its disk holds, and joins it through
  * node bootstrap (-1: creates a ring). */
@@ -106,7 +111,7 @@ void node_start(struct tnet *t, int i, int bootstrap);
 void node_crash(struct tnet *t, int i);
 /* Passes ms of fake time like an event loop. */
 void net_run(struct tnet *t, uint64_t ms);
-/* Runs until every up node has its ring neighbours right, then 7 s more. */
+/* Runs until every up vnode has its ring neighbours right, then 7 s more. */
 void net_settle(struct tnet *t);
 void counts_reset(struct tnet *t);
 /* One maintenance round on every up node, and 2 s for what it sets off. */
@@ -126,7 +131,8 @@ void plant(struct tnet *t, int i, uint8_t type, const struct id *key, const uint
            size_t len, const struct lease *l);
 /* Up nodes that hold (type, key). */
 unsigned holders(struct tnet *t, uint8_t type, const struct id *key);
-/* The first k up nodes from key's successor on, by their ids; returns k. */
+/* The first k distinct up nodes from the vnode that succeeds key, by the
+ * vnode ids (not by any node's tables); returns how many. */
 size_t replica_set(struct tnet *t, const struct id *key, int *out);
 bool in_set(const int *set, size_t n, int i);
 /* Is key held by exactly its replica set? */

@@ -396,6 +396,66 @@ static void test_versions_and_repair(void **state)
     net_free(&t);
 }
 
+/* Four nodes of four vnodes each, k = 3, every block on its replica set:
+ * rounds change nothing and cost one message pair per vnode and member; a
+ * fifth node joins and every block ends on exactly its new replica set. */
+static void test_vnodes_steady_then_join(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id keys[48];
+    struct lease l;
+
+    net_init_ex(&t, 4, 3, 4, 0);
+    net_settle(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++) {
+        int set[T_NODES];
+        make_block(&t, 700 + i, 90 * T_DAY_S, bytes, &len, &keys[i], &l);
+        size_t n = replica_set(&t, &keys[i], set);
+        assert_int_equal(n, 3);
+        for (size_t j = 0; j < n; j++)
+            plant(&t, set[j], STORE_CONTENT, &keys[i], bytes, len, &l);
+    }
+    net_run(&t, SYNC_HANDOFF_QUIET_MS);
+    counts_reset(&t);
+    round_all(&t);
+    /* 16 vnodes, 2 other members each: 32 pairs. */
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST - 1000], 32);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST_OK - 1000], 32);
+    assert_int_equal(t.count[BS_MSG_STORE - 1000] + t.count[BS_MSG_GET - 1000], 0);
+    assert_int_equal(SUM(&t, handed_off), 0);
+
+    t.nn = 5;
+    node_start(&t, 4, 0);
+    net_settle(&t);
+    round_all(&t);
+    net_run(&t, SYNC_HANDOFF_QUIET_MS);
+    round_all(&t);
+    round_all(&t);
+    for (unsigned i = 0; i < N_ELEMS(keys); i++)
+        assert_true(placed_exactly(&t, STORE_CONTENT, &keys[i]));
+    net_free(&t);
+}
+
+/* With a period, rounds come by themselves, each 10 s ± 10% apart. */
+static void test_periodic_rounds(void **state)
+{
+    (void)state;
+    struct tnet t;
+
+    net_init_ex(&t, 2, 2, 1, 10000);
+    net_settle(&t);
+    uint64_t r0 = SUM(&t, sync_rounds);
+    counts_reset(&t);
+    net_run(&t, 100000);
+    uint64_t r = SUM(&t, sync_rounds) - r0;
+    assert_true(r >= 2 * 9 && r <= 2 * 12);
+    assert_int_equal(t.count[BS_MSG_SYNC_DIGEST - 1000], r);
+    net_free(&t);
+}
+
 /* Malformed sync requests are refused as such; a reply type sent as a
  * request too. */
 static void test_malformed_input(void **state)
@@ -436,6 +496,8 @@ int main(void)
         cmocka_unit_test(test_crash_return_counts_again),
         cmocka_unit_test(test_full_members_keep_last_copy),
         cmocka_unit_test(test_versions_and_repair),
+        cmocka_unit_test(test_vnodes_steady_then_join),
+        cmocka_unit_test(test_periodic_rounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
