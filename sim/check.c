@@ -410,6 +410,31 @@ bool sim_true_successor(struct sim *s, const struct id *key, struct chord_peer *
     return true;
 }
 
+unsigned sim_check_replica_set(struct sim *s, const struct id *key, unsigned k, unsigned *out)
+{
+    sort_members(s);
+    size_t m = s->nsorted, lo = 0, hi = m;
+    unsigned got = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (id_cmp(&s->vid[s->sorted[mid]], key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* From the true successor on, each physical node once (vnodes of a node
+     * already chosen are skipped, as chord_vnode_replica_set does). */
+    for (size_t j = 0; j < m && got < k; j++) {
+        unsigned node = s->sorted[(lo + j) % m] / V(s);
+        bool dup = false;
+        for (unsigned t = 0; t < got && !dup; t++)
+            dup = out[t] == node;
+        if (!dup)
+            out[got++] = node;
+    }
+    return got;
+}
+
 /* After a crash or leave the fail rule allowed because a single member
  * survives: that member is a ring of one until it finds live nodes. */
 void sim_fail_rule_mark_lone(struct sim *s, const unsigned *nodes, size_t n)

@@ -1,11 +1,12 @@
 /* internal.h — the simulator's private state, shared by sim.c (events,
- * network, nodes) and check.c (invariants, truth, lookup statistics). */
+ * network, nodes), check.c (invariants, truth, lookup statistics) and
+ * blocks.c (the block store of each node and its simulated disk). */
 #ifndef COOPFS_SIM_INTERNAL_H
 #define COOPFS_SIM_INTERNAL_H
 
 #include "sim/sim.h"
 
-enum sim_ev_kind { SIM_EV_MSG = 1, SIM_EV_TIMER = 2, SIM_EV_LOOKUP = 3 };
+enum sim_ev_kind { SIM_EV_MSG = 1, SIM_EV_TIMER = 2, SIM_EV_LOOKUP = 3, SIM_EV_PERSIST = 4 };
 
 struct sim_event {
     uint64_t time;
@@ -14,13 +15,19 @@ struct sim_event {
     uint32_t from; /* SIM_EV_MSG: sender */
     uint32_t len;
     uint8_t kind;
-    uint8_t *data; /* owned: frame bytes, or the key of a lookup */
+    uint8_t *data; /* owned: frame bytes, the key of a lookup, a persist operation */
 };
+
+struct sim_disk; /* blocks.c */
 
 struct sim_node {
     struct sim *s;
     unsigned index;
-    struct chord *c; /* NULL while crashed */
+    struct chord *c;       /* NULL while crashed */
+    struct bs *bs;         /* cfg.blocks: NULL while crashed */
+    struct sim_disk *disk; /* cfg.blocks: survives crashes */
+    uint32_t incarnation;  /* bumped at every start: persist events of an earlier life are lost */
+    bool touched;          /* on s->touched, see sim.c */
     struct addr addr;
     bool alive, leaving;
     uint8_t group;      /* partition side */
@@ -66,7 +73,7 @@ struct sim {
     /* check.c: per global vnode (node * vnodes + v) */
     struct id *vid;
     uint8_t *member; /* alive and joined */
-    uint8_t *lone;     /* survivor the fail rule was waived for: a ring of one */
+    uint8_t *lone;   /* survivor the fail rule was waived for: a ring of one */
     int32_t *best;   /* first live successor (global vnode) or -1 */
     uint32_t *stamp; /* scratch for cycle search */
     uint32_t stamp_gen;
@@ -85,6 +92,13 @@ struct sim {
     struct sim_lookup_acc *lk; /* set while sim_lookups runs */
     uint64_t lk_left;          /* lookups still to issue */
     uint64_t lk_gap;           /* mean ms between them */
+
+    /* blocks */
+    int current;       /* node whose event is being processed, or -1 */
+    unsigned *touched; /* nodes whose env was used outside their own event */
+    size_t ntouched, cap_touched;
+    uint64_t bs_malformed, persist_done, persist_lost, bad_reads;
+    bool bs_trace; /* COOPFS_SIM_BS_TRACE=1: block-store frames to stderr */
 };
 
 uint64_t sim_random_below(struct sim *s, uint64_t n);
@@ -93,6 +107,8 @@ int sim_node_of_addr(const struct sim *s, const struct addr *a);
 int sim_random_member_node(struct sim *s);
 void sim_after_event(struct sim *s, unsigned node);
 void sim_violation(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sim_event_push(struct sim *s, struct sim_event ev);
+void sim_run_one(struct sim *s);
 
 /* check.c */
 void sim_dump(struct sim *s, FILE *f);
@@ -110,5 +126,25 @@ void sim_fail_rule_end(struct sim *s);
 int sim_lookup_acc_init(struct sim_lookup_acc *a);
 void sim_lookup_record(struct sim *s, const struct chord_lookup_result *res);
 void sim_lookup_acc_finish(struct sim_lookup_acc *a, struct sim_lookup_stats *out);
+/* The first k distinct physical member nodes from key's true successor. */
+unsigned sim_check_replica_set(struct sim *s, const struct id *key, unsigned k, unsigned *out);
+
+/* blocks.c: called by sim.c only when cfg.blocks is on. */
+/* Gives node (its chord just made, not yet joined) a bs fed from its disk. */
+int sim_blocks_node_start(struct sim *s, unsigned node);
+/* Frees node's bs (client operations fail with -ECANCELED); the disk stays. */
+void sim_blocks_node_stop(struct sim *s, unsigned node);
+/* Frees node's disk (sim_free). */
+void sim_blocks_node_free(struct sim_node *n);
+/* Feeds a frame to node's bs if it is of the storage range; false if not. */
+bool sim_blocks_input(struct sim *s, unsigned node, const struct sim_event *ev);
+/* A SIM_EV_PERSIST event: applies the operation and delivers its completion. */
+void sim_blocks_persist_event(struct sim *s, const struct sim_event *ev);
+/* Chord upcalls, forwarded. */
+void sim_blocks_on_update(void *ctx, unsigned vnode);
+size_t sim_blocks_bytes(const struct sim *s);
+/* Prints one block-store frame (what: "recv", "lost") to stderr. */
+void sim_blocks_trace(struct sim *s, const char *what, unsigned from, unsigned to,
+                      const void *frame, size_t len);
 
 #endif

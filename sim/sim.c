@@ -64,6 +64,10 @@ void sim_config_default(struct sim_config *cfg, uint64_t seed)
     cfg->lat_max_ms = 50;
     cfg->check = SIM_CHECK_FULL;
     cfg->log_level = LOG_INFO;
+    cfg->replicas = BS_REPLICAS_DEFAULT;
+    cfg->capacity = 1ull << 30;
+    cfg->sync_period_ms = BS_SYNC_PERIOD_MS;
+    cfg->persist_delay_ms = 2;
 }
 
 /* Trace hash: every processed event folds in. */
@@ -121,6 +125,11 @@ static int heap_push(struct sim *s, struct sim_event ev)
     s->ev[i] = ev;
     s->queued_bytes += ev.len;
     return 0;
+}
+
+int sim_event_push(struct sim *s, struct sim_event ev)
+{
+    return heap_push(s, ev);
 }
 
 static struct sim_event heap_pop(struct sim *s)
@@ -187,16 +196,60 @@ int sim_node_of_addr(const struct sim *s, const struct addr *a)
     return (int)(n - 1);
 }
 
+/* With blocks, a scenario calls a node's bs directly (or from another
+ * node's callback): whatever that arms must be scheduled, so a node that
+ * touches its env outside its own event is rescheduled afterwards. */
+static void mark_touched(struct sim_node *n)
+{
+    struct sim *s = n->s;
+    if (!s->cfg.blocks || s->current == (int)n->index || n->touched)
+        return;
+    if (s->ntouched == s->cap_touched) {
+        size_t cap = s->cap_touched ? 2 * s->cap_touched : 64;
+        unsigned *t = realloc(s->touched, cap * sizeof(*t));
+        if (!t)
+            return;
+        s->touched = t;
+        s->cap_touched = cap;
+    }
+    n->touched = true;
+    s->touched[s->ntouched++] = n->index;
+}
+
+static void flush_touched(struct sim *s)
+{
+    /* sim_after_event may touch further nodes (a leaver's bs_free runs
+     * callbacks): the list may grow while it is walked. */
+    int cur = s->current;
+    for (size_t k = 0; k < s->ntouched; k++) {
+        unsigned i = s->touched[k];
+        s->nodes[i]->touched = false;
+        s->current = (int)i; /* its own deadline is no new work */
+        sim_after_event(s, i);
+    }
+    s->current = cur;
+    s->ntouched = 0;
+}
+
 static uint64_t sim_env_now(void *ctx)
 {
     struct sim_node *n = ctx;
+    mark_touched(n);
     return n->s->now;
+}
+
+static uint64_t sim_env_wall(void *ctx)
+{
+    struct sim_node *n = ctx;
+    mark_touched(n);
+    return SIM_WALL_EPOCH_MS + n->s->now;
 }
 
 static void sim_env_random(void *ctx, void *buf, size_t len)
 {
     struct sim_node *n = ctx;
     uint8_t *p = buf;
+    mark_touched(n);
     while (len > 0) {
         uint64_t v = sim_random(n->s);
         size_t k = len < 8 ? len : 8;
@@ -232,6 +285,7 @@ static void sim_env_send(void *ctx, const struct addr *to, const void *msg, size
     struct sim *s = from->s;
     int dst = sim_node_of_addr(s, to);
 
+    mark_touched(from);
     s->frames_sent++;
     if (dst < 0)
         return;
@@ -239,6 +293,8 @@ static void sim_env_send(void *ctx, const struct addr *to, const void *msg, size
         return;
     if (s->loss > 0 && sim_random_unit(s) < s->loss) {
         s->frames_lost++;
+        if (s->bs_trace)
+            sim_blocks_trace(s, "lost", from->index, (unsigned)dst, msg, len);
         return;
     }
     unsigned copies = (s->dup > 0 && sim_random_unit(s) < s->dup) ? 2 : 1;
@@ -266,7 +322,8 @@ static void sim_env_send(void *ctx, const struct addr *to, const void *msg, size
 static void on_lookup_done(void *ctx, uint64_t handle, const struct chord_lookup_result *res)
 {
     struct sim_node *n = ctx;
-    (void)handle;
+    if (n->bs && bs_on_lookup_done(n->bs, handle, res))
+        return;
     if (n->s->lk)
         sim_lookup_record(n->s, res);
 }
@@ -278,6 +335,8 @@ static int node_start(struct sim *s, unsigned i, int bootstrap)
     struct chord_callbacks cb = {.ctx = n, .lookup_done = on_lookup_done};
 
     chord_config_default(&cfg, &n->addr);
+    if (s->cfg.blocks)
+        cb.update = sim_blocks_on_update;
     cfg.vnodes = s->cfg.vnodes;
     cfg.succ_len = s->cfg.succ_len;
     if (s->cfg.stabilize_ms)
@@ -285,16 +344,23 @@ static int node_start(struct sim *s, unsigned i, int bootstrap)
     n->env.now_ms = sim_env_now;
     n->env.send = sim_env_send;
     n->env.random = sim_env_random;
+    n->env.wall_ms = sim_env_wall;
     n->env.ctx = n;
     int rc = chord_new(&cfg, &n->env, &cb, s->cfg.log ? &n->lg : NULL, &n->c);
     if (rc)
         return rc;
+    if (s->cfg.blocks && (rc = sim_blocks_node_start(s, i)) != 0) {
+        chord_free(n->c);
+        n->c = NULL;
+        return rc;
+    }
     n->bootstrap = bootstrap;
     if (bootstrap < 0)
         rc = chord_create(n->c);
     else
         rc = chord_join(n->c, &s->nodes[bootstrap]->addr);
     if (rc) {
+        sim_blocks_node_stop(s, i);
         chord_free(n->c);
         n->c = NULL;
         return rc;
@@ -312,7 +378,8 @@ int sim_new(const struct sim_config *cfg, struct sim **out)
 
     if (!cfg || cfg->vnodes < 1 || cfg->vnodes > CHORD_MAX_VNODES || cfg->succ_len < 2 ||
         cfg->succ_len > CHORD_SUCC_MAX || cfg->loss < 0 || cfg->loss > 1 || cfg->dup < 0 ||
-        cfg->dup > 1 || cfg->reorder < 0 || cfg->reorder > 1)
+        cfg->dup > 1 || cfg->reorder < 0 || cfg->reorder > 1 ||
+        (cfg->blocks && (cfg->replicas < 1 || cfg->replicas > BS_REPLICAS_MAX)))
         return -EINVAL;
     s = calloc(1, sizeof(*s));
     if (!s)
@@ -327,6 +394,9 @@ int sim_new(const struct sim_config *cfg, struct sim **out)
     s->reorder = cfg->reorder;
     s->stabilize_ms = cfg->stabilize_ms ? cfg->stabilize_ms : CHORD_STABILIZE_MS;
     s->now = 1000; /* a non-zero epoch, like a real clock */
+    s->current = -1;
+    const char *tr = getenv("COOPFS_SIM_BS_TRACE");
+    s->bs_trace = cfg->blocks && tr && *tr == '1';
     *out = s;
     return 0;
 }
@@ -335,14 +405,20 @@ void sim_free(struct sim *s)
 {
     if (!s)
         return;
+    /* Client operations fail with -ECANCELED while the sim is still whole:
+     * their callbacks may look at it. */
+    for (unsigned i = 0; i < s->nnodes; i++)
+        sim_blocks_node_stop(s, i);
     for (size_t i = 0; i < s->nev; i++)
         free(s->ev[i].data);
     free(s->ev);
     for (unsigned i = 0; i < s->nnodes; i++) {
         chord_free(s->nodes[i]->c);
+        sim_blocks_node_free(s->nodes[i]);
         free(s->nodes[i]);
     }
     free(s->nodes);
+    free(s->touched);
     sim_check_free(s);
     free(s);
 }
@@ -385,6 +461,7 @@ int sim_add_node(struct sim *s, int bootstrap)
     rc = node_start(s, i, bootstrap);
     if (rc) {
         s->nnodes--;
+        sim_blocks_node_free(n);
         free(n);
         return rc;
     }
@@ -442,6 +519,7 @@ int sim_add_nodes(struct sim *s, unsigned n)
 static void node_kill(struct sim *s, unsigned i)
 {
     struct sim_node *n = s->nodes[i];
+    sim_blocks_node_stop(s, i);
     chord_free(n->c);
     n->c = NULL;
     n->alive = false;
@@ -538,6 +616,8 @@ int sim_leave(struct sim *s, unsigned node)
     }
     s->nodes[node]->leaving = true;
     trace_mix(s, 0x1eaf0000u ^ node);
+    if (s->nodes[node]->bs)
+        bs_leave(s->nodes[node]->bs);
     chord_leave(s->nodes[node]->c);
     sim_after_event(s, node);
     return 0;
@@ -578,6 +658,10 @@ void sim_after_event(struct sim *s, unsigned i)
         return;
     }
     uint64_t d = chord_next_deadline(n->c);
+    if (n->bs) {
+        uint64_t db = bs_next_deadline(n->bs);
+        d = db < d ? db : d;
+    }
     if (d < s->now)
         d = s->now;
     if (d < n->scheduled) {
@@ -599,7 +683,8 @@ static void process(struct sim *s, struct sim_event *ev)
     case SIM_EV_MSG:
         trace_bytes(s, ev->data, ev->len);
         if (n->alive && !(s->partitioned && s->nodes[ev->from]->group != n->group)) {
-            chord_input(n->c, &s->nodes[ev->from]->addr, ev->data, ev->len);
+            if (!n->bs || !sim_blocks_input(s, ev->node, ev))
+                chord_input(n->c, &s->nodes[ev->from]->addr, ev->data, ev->len);
             sim_after_event(s, ev->node);
         }
         free(ev->data);
@@ -608,6 +693,8 @@ static void process(struct sim *s, struct sim_event *ev)
         if (n->alive && n->scheduled == ev->time) {
             n->scheduled = UINT64_MAX;
             chord_tick(n->c);
+            if (n->bs)
+                bs_tick(n->bs);
             sim_after_event(s, ev->node);
         }
         break;
@@ -641,26 +728,57 @@ static void process(struct sim *s, struct sim_event *ev)
         sim_after_event(s, (unsigned)node);
         break;
     }
+    case SIM_EV_PERSIST:
+        sim_blocks_persist_event(s, ev);
+        free(ev->data);
+        break;
     default: break;
+    }
+}
+
+void sim_run_one(struct sim *s)
+{
+    struct sim_event ev = heap_pop(s);
+    if (ev.time > s->now)
+        s->now = ev.time;
+    if (ev.kind != SIM_EV_LOOKUP)
+        s->current = (int)ev.node;
+    process(s, &ev);
+    s->current = -1;
+    if (s->ntouched)
+        flush_touched(s);
+    if (s->degraded && !s->partitioned && s->now >= s->next_ideal_check) {
+        s->next_ideal_check = s->now + s->stabilize_ms;
+        if (s->loss == 0 && sim_ring_is_ideal(s, NULL, 0))
+            s->degraded = false;
     }
 }
 
 size_t sim_run_for(struct sim *s, uint64_t ms)
 {
     uint64_t end = s->now + ms;
-    while (s->nev > 0 && s->ev[0].time <= end) {
-        struct sim_event ev = heap_pop(s);
-        if (ev.time > s->now)
-            s->now = ev.time;
-        process(s, &ev);
-        if (s->degraded && !s->partitioned && s->now >= s->next_ideal_check) {
-            s->next_ideal_check = s->now + s->stabilize_ms;
-            if (s->loss == 0 && sim_ring_is_ideal(s, NULL, 0))
-                s->degraded = false;
-        }
-    }
+    if (s->ntouched)
+        flush_touched(s);
+    while (s->nev > 0 && s->ev[0].time <= end)
+        sim_run_one(s);
     s->now = end;
     return s->nviolations;
+}
+
+int64_t sim_run_until(struct sim *s, bool (*cond)(void *ctx), void *ctx, uint64_t max_ms)
+{
+    uint64_t start = s->now, end = start + max_ms;
+    if (s->ntouched)
+        flush_touched(s);
+    for (;;) {
+        if (cond(ctx))
+            return (int64_t)(s->now - start);
+        if (s->nev == 0 || s->ev[0].time > end) {
+            s->now = end;
+            return -ETIMEDOUT;
+        }
+        sim_run_one(s);
+    }
 }
 
 int64_t sim_run_until_ideal(struct sim *s, uint64_t max_ms)
@@ -757,5 +875,5 @@ size_t sim_memory_bytes(const struct sim *s)
     for (unsigned i = 0; i < s->nnodes; i++)
         if (s->nodes[i]->c)
             b += chord_memory_bytes(s->nodes[i]->c);
-    return b;
+    return b + sim_blocks_bytes(s);
 }

@@ -47,6 +47,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "blockstore/bs.h"
 #include "chord/chord.h"
 
 enum sim_latency { SIM_LAT_FIXED, SIM_LAT_UNIFORM, SIM_LAT_EXP };
@@ -67,6 +68,15 @@ struct sim_config {
     enum log_level log_level;
     /* Optional chord timing overrides (0 = chord default). */
     uint32_t stabilize_ms;
+
+    /* Block store (see "Blocks" below). Off by default: a chord-only run
+     * is then exactly what it was before blocks existed (same trace). */
+    bool blocks;
+    unsigned replicas;          /* k, default BS_REPLICAS_DEFAULT */
+    uint64_t capacity;          /* bytes each node donates, default 1 GiB */
+    uint32_t sync_period_ms;    /* maintenance round, default BS_SYNC_PERIOD_MS; 0: none */
+    uint32_t persist_delay_ms;  /* virtual time a durable write takes, default 2 */
+    uint32_t bs_rpc_timeout_ms; /* one try of a block request; 0: bs default */
 };
 
 void sim_config_default(struct sim_config *cfg, uint64_t seed);
@@ -151,7 +161,87 @@ uint64_t sim_random(struct sim *s);
 /* The true successor of key among live joined vnodes; false if none. */
 bool sim_true_successor(struct sim *s, const struct id *key, struct chord_peer *out);
 
-/* Memory the simulator holds, in bytes (nodes, chord state, queued frames). */
+/* Memory the simulator holds, in bytes (nodes, chord state, queued frames,
+ * block stores and their simulated disks). */
 size_t sim_memory_bytes(const struct sim *s);
+
+/* ---- Blocks (cfg.blocks) ----
+ *
+ * Every node then runs a struct bs beside its chord, sharing its env
+ * (which gives wall_ms = SIM_WALL_EPOCH_MS + virtual now). Frames of types
+ * BS_MSG_FIRST..BS_MSG_LAST go to bs_input, all others to chord_input;
+ * chord's update and lookup_done upcalls go to the bs first; a node's
+ * timer is the earlier of both deadlines and runs both ticks.
+ *
+ * Each node has a simulated disk (a struct bs_persist in memory) that
+ * survives crashes: a write, remove or lease append becomes visible, and
+ * its completion reaches bs_persist_done, persist_delay_ms after it was
+ * started, as an event of its own. A crash loses the operations not yet
+ * completed and keeps the completed ones. sim_restart builds a fresh
+ * chord and bs and hands them every record that survived (bs_load, with
+ * its leases) before the node rejoins; a record damaged with
+ * sim_corrupt_record is left out, as the real store's check at open
+ * quarantines it. Reads are synchronous and return copies. */
+
+#define SIM_WALL_EPOCH_MS 1700000000000ull /* wall clock at virtual time 0 */
+
+/* The node's block store, or NULL when it is dead (or blocks are off). */
+struct bs *sim_node_bs(struct sim *s, unsigned node);
+
+/* The outcome of one client operation: pass sim_op_done as the bs_done_fn
+ * and the op as its ctx. */
+struct sim_op {
+    struct sim *s;
+    bool done;
+    int status;
+    unsigned copies;
+    uint64_t version;
+    uint64_t start_ms, end_ms; /* virtual times of sim_op_init and of the completion */
+    uint8_t *bytes;            /* a copy of r->bytes (get, CAS conflict), or NULL */
+    size_t len;
+};
+/* Resets op (freeing bytes it holds) and stamps its start time. */
+void sim_op_init(struct sim_op *op, struct sim *s);
+/* Frees what op holds. NULL-safe. */
+void sim_op_release(struct sim_op *op);
+/* A bs_done_fn: ctx is a struct sim_op. */
+void sim_op_done(void *ctx, const struct bs_result *r);
+
+/* Runs event by event until cond(ctx) holds (checked first, then after
+ * every event), for at most max_ms of virtual time. Returns the virtual
+ * ms it took, or -ETIMEDOUT (then now is start + max_ms). */
+int64_t sim_run_until(struct sim *s, bool (*cond)(void *ctx), void *ctx, uint64_t max_ms);
+/* sim_run_until every ops[i] (i < n) is done. */
+int64_t sim_run_until_done(struct sim *s, struct sim_op *ops, size_t n, uint64_t max_ms);
+
+/* The live nodes whose bs holds (type, key) (bs_holds), in node order,
+ * written to nodes_out (may be NULL; room for sim_node_count() entries).
+ * Returns how many. */
+unsigned sim_block_holders(struct sim *s, enum store_type type, const struct id *key,
+                           unsigned *nodes_out);
+/* The true replica set of key: the first k distinct physical nodes among
+ * the live joined vnodes that succeed key (from its true successor), as
+ * node indexes in ring order, written to nodes_out (room for k). Returns
+ * how many (fewer than k when fewer nodes are members). */
+unsigned sim_replica_set(struct sim *s, const struct id *key, unsigned k, unsigned *nodes_out);
+
+/* Does node's simulated disk hold (type, key) (dead nodes too)? */
+bool sim_disk_holds(const struct sim *s, unsigned node, enum store_type type, const struct id *key);
+/* Damages the stored copy of (type, key) on node's disk (flips the byte at
+ * offset % length): the next persist read of it returns -EBADMSG and drops
+ * it, and a restart leaves it out. Returns 0, -EINVAL (no such node),
+ * -ENOENT (not on that disk). */
+int sim_corrupt_record(struct sim *s, unsigned node, enum store_type type, const struct id *key,
+                       size_t offset);
+
+struct sim_blocks_stats {
+    struct bs_stats bs;    /* summed over live nodes (capacity too) */
+    uint64_t malformed;    /* frames bs_input refused: a bug between correct nodes */
+    uint64_t persist_done; /* operations completed on the simulated disks */
+    uint64_t persist_lost; /* operations a crash cut short */
+    uint64_t bad_reads;    /* reads that found a damaged copy */
+    uint64_t disk_records; /* records on all disks, dead nodes included */
+};
+void sim_blocks_stats(struct sim *s, struct sim_blocks_stats *out);
 
 #endif
