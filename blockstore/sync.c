@@ -260,7 +260,7 @@ void sync_op_start(struct bs_sync *s, struct sync_op *op)
 bool sync_peer_full(const struct bs_sync *s, const struct addr *a)
 {
     uint64_t now = env_now(&s->b->env);
-    for (size_t i = 0; i < SYNC_FULL_MAX; i++)
+    for (size_t i = 0; a && i < SYNC_FULL_MAX; i++)
         if (s->full[i].until > now && addr_eq(&s->full[i].a, a))
             return true;
     return false;

@@ -18,6 +18,10 @@ static bool pair_op(struct bs_sync *s, unsigned v, uint8_t kind, uint8_t then,
         return true; /* someone is on it; look again next round */
     if (kind == OP_PUSH && sync_peer_full(s, peer))
         return true;
+    /* Nothing comes in while this node leaves or lately had no room for a
+     * pull: the bytes would be fetched for nothing. */
+    if (kind == OP_PULL && (s->b->leaving || sync_peer_full(s, sync_self_addr(s->b))))
+        return true;
     struct sync_op *op = sync_op_new(s, kind);
     if (!op)
         return false;
@@ -334,6 +338,8 @@ void sync_pair_done(struct bs_sync *s, struct sync_op *op, int status)
     }
     if (status == BS_ERR_FULL && kind == OP_PUSH)
         sync_peer_mark_full(s, &op->peer);
+    if (status == BS_ERR_FULL && kind == OP_PULL && sync_self_addr(b))
+        sync_peer_mark_full(s, sync_self_addr(b));
     /* A refusal for want of a live lease means the other side knows a
      * lease record we lack (a reclaim, usually): exchange them, so that
      * both come to the same conclusion. */
