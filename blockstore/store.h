@@ -12,10 +12,11 @@
  * Durability. A write is complete (its completion reports 0) only after
  * the file is written, fsynced, renamed into place and its directory
  * fsynced. Writes are done by a writer thread that takes every write queued
- * so far as one batch: it writes all their temporary files, calls
- * syncfs()/fdatasync once per file as needed, renames, then fsyncs each
- * touched directory once per batch (group commit), so that concurrent puts
- * share the cost of the directory syncs. A crash at any instant leaves each
+ * so far as one batch: it writes all their temporary files, makes them
+ * durable (one syncfs(), or an fdatasync per file on kernels before 5.8),
+ * renames, then makes the names durable once per batch (one syncfs(), or
+ * an fsync of each touched directory) (group commit), so that concurrent
+ * puts share the cost of the syncs. A crash at any instant leaves each
  * block either absent or complete: tmp/ is emptied at open, and every file
  * is checked at open (content: SHA-256 equals its name; root: signature and
  * key; kv: checksum) and on every read; a file that fails is moved to
@@ -73,7 +74,8 @@ void store_close(struct store *st);
 
 /* What open found, for the block server's index: called once per file
  * that passed its checks, with its lease records (content blocks only; n
- * may be 0). Returns the number of entries. */
+ * may be 0). Reports the state at open, not later writes. The leases array
+ * is valid during the call only. Returns the number of entries. */
 typedef void (*store_each_fn)(void *ctx, enum store_type type, const struct id *key,
                               uint32_t size, const struct lease *leases, size_t nleases);
 size_t store_scan(struct store *st, store_each_fn each, void *ctx);
@@ -86,10 +88,15 @@ void store_get_open_stats(const struct store *st, struct store_open_stats *out);
 
 /* Queues a durable write of bytes (copied) as the file of (type, key),
  * replacing an existing one atomically. The completion carries token.
- * Returns 0, -ENOMEM, or -EIO once the store has failed. */
+ * Returns 0, -EINVAL (unknown type, or len over the type's largest record),
+ * -ENOMEM, or -EIO once the store has failed. */
 int store_write(struct store *st, enum store_type type, const struct id *key,
                 const void *bytes, size_t len, uint64_t token);
-/* Queues a durable removal of (type, key) and of its lease records. */
+/* Queues a durable removal of (type, key) and of its lease records (a
+ * removal of an absent file completes with 0). Returns as store_write. A
+ * content block's removal completes with -ENOSPC when the disk had no room
+ * left for the record that drops its leases; the file may be gone already,
+ * and removing it again finishes the job. */
 int store_remove(struct store *st, enum store_type type, const struct id *key, uint64_t token);
 /* Queues a durable append of lease records for key. */
 int store_lease_append(struct store *st, const struct id *key, const struct lease *l, size_t n,

@@ -157,6 +157,27 @@ static int tmp_empty(struct store *st)
     return err;
 }
 
+/* Starts the quarantine suffixes past what is there, so that a name moved
+ * aside many times over the store's life does not search long for a free
+ * one. */
+static int quarantine_count(struct store *st)
+{
+    int dfd = dup(st->quar_fd);
+    DIR *d;
+
+    if (dfd < 0)
+        return -errno;
+    d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -errno;
+    }
+    while (readdir(d) != NULL)
+        st->quar_seq++;
+    closedir(d);
+    return 0;
+}
+
 int store_open_layout(struct store *st)
 {
     static const char *const subs[] = {"quarantine", "tmp", "blocks", "roots", "kv"};
@@ -177,6 +198,8 @@ int store_open_layout(struct store *st)
             return *fds[i];
     }
     if (made && (err = store_fsync(st, st->dir_fd)) != 0)
+        return err;
+    if ((err = quarantine_count(st)) != 0)
         return err;
     made = false;
     for (unsigned i = 0; i < 256; i++) {

@@ -296,45 +296,58 @@ static int batch_names(struct batch *b, struct store_op *ops)
     return err;
 }
 
+/* The log records of op (its lease records, or the tombstone of a removed
+ * content block): sets *p, or returns 0 when op has none. */
+static size_t op_log_bytes(const struct store_op *op, const uint8_t **p,
+                           uint8_t tomb[STORE_LOG_REC_LEN])
+{
+    if (op->status != 0)
+        return 0;
+    if (op->kind == STORE_OP_LEASE) {
+        *p = op->data;
+        return op->len;
+    }
+    if (op->kind == STORE_OP_REMOVE && op->type == STORE_CONTENT) {
+        store_log_rec_encode(tomb, &op->key, NULL);
+        *p = tomb;
+        return STORE_LOG_REC_LEN;
+    }
+    return 0;
+}
+
 /* Phase 4: one append of every lease record of the batch (and, per file,
- * one fdatasync).
- * Returns 0 or a fatal negative errno; on ENOSPC the log is cut back and
- * the batch's lease appends and content removes complete with -ENOSPC. */
+ * one fdatasync). Returns 0 or a fatal negative errno; on ENOSPC the log is
+ * cut back and the batch's lease appends and content removes complete with
+ * -ENOSPC. */
 static int batch_log(struct batch *b, struct store_op *ops)
 {
     struct store *st = b->st;
+    uint8_t tomb[STORE_LOG_REC_LEN];
+    const uint8_t *p;
     size_t total = 0, off = 0;
     uint8_t *buf;
-    int err;
+    int err = 0;
 
-    for (struct store_op *op = ops; op; op = op->next) {
-        if (op->status != 0)
-            continue;
-        if (op->kind == STORE_OP_LEASE)
-            total += op->len;
-        else if (op->kind == STORE_OP_REMOVE && op->type == STORE_CONTENT)
-            total += STORE_LOG_REC_LEN;
-    }
+    for (struct store_op *op = ops; op; op = op->next)
+        total += op_log_bytes(op, &p, tomb);
     if (total == 0)
         return 0;
     buf = malloc(total);
-    if (!buf) {
-        batch_fail(b, "allocate the lease records", ENOMEM);
-        return -ENOMEM;
-    }
-    for (struct store_op *op = ops; op; op = op->next) {
-        if (op->status != 0)
-            continue;
-        if (op->kind == STORE_OP_LEASE) {
-            memcpy(buf + off, op->data, op->len);
-            off += op->len;
-        } else if (op->kind == STORE_OP_REMOVE && op->type == STORE_CONTENT) {
-            store_log_rec_encode(buf + off, &op->key, NULL);
-            off += STORE_LOG_REC_LEN;
+    if (buf) {
+        for (struct store_op *op = ops; op; op = op->next) {
+            size_t n = op_log_bytes(op, &p, tomb);
+            memcpy(buf + off, p, n);
+            off += n;
+        }
+        err = store_write_all(st->log_fd, buf, total);
+        free(buf);
+    } else {
+        /* No memory for one write: the same bytes in several. */
+        for (struct store_op *op = ops; op && !err; op = op->next) {
+            size_t n = op_log_bytes(op, &p, tomb);
+            err = n ? store_write_all(st->log_fd, p, n) : 0;
         }
     }
-    err = store_write_all(st->log_fd, buf, total);
-    free(buf);
     if (err && is_nospace(-err)) {
         /* A partial record would shift every later one: cut it off. */
         if (ftruncate(st->log_fd, (off_t)st->log_size) != 0) {

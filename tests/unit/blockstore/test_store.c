@@ -1050,6 +1050,32 @@ static int enospc_child(enum store_sync_mode mode)
     snprintf(p, sizeof(p), "%s/tmp", dir);
     if (count_entries(p) != 0 || store_used(f.st) != stored * len || sum_files(&f) != stored * len)
         goto out;
+    /* A lease append that does not fit fails alone, and leaves the log
+     * whole: nothing of it stays, and a small one still fits. */
+    enum { NL = 2000 }; /* 304,000 bytes: more than the 61 pages left */
+    struct lease *ls = calloc(NL, sizeof(*ls));
+    struct sig_key k;
+    if (!ls)
+        goto out;
+    make_sig_key(3, &k);
+    lease_sign(&k, &keys[1], 1, 1000, &ls[0]);
+    for (size_t i = 1; i < NL; i++)
+        ls[i] = ls[0];
+    status = store_lease_append(f.st, &keys[1], ls, NL, 50) == 0 ? wait_one(&f, 50) : 0;
+    free(ls);
+    snprintf(p, sizeof(p), "%s/leases.log", dir);
+    if (status != -ENOSPC || file_size(p) != 0 || store_failed(f.st)) {
+        fprintf(stderr, "enospc: lease append status %d, log %lld bytes\n", status,
+                (long long)file_size(p));
+        goto out;
+    }
+    if (store_lease_append(f.st, &keys[1], NULL, 0, 51) != 0 || wait_one(&f, 51) != 0)
+        goto out;
+    struct lease one;
+    lease_sign(&k, &keys[1], 2, 1000, &one);
+    if (store_lease_append(f.st, &keys[1], &one, 1, 52) != 0 || wait_one(&f, 52) != 0 ||
+        file_size(p) != REC_LEN)
+        goto out;
     /* The store goes on: free a block, and a write fits again. */
     if (store_remove(f.st, STORE_CONTENT, &keys[0], 100) != 0 || wait_one(&f, 100) != 0)
         goto out;
