@@ -130,7 +130,7 @@ int sync_reply_encode(const struct sync_reply *m, uint8_t *buf, size_t cap, size
 int sync_reply_decode(const uint8_t *p, size_t len, struct sync_reply *out)
 {
     struct wire_reader r;
-    struct sync_reply *m = out;
+    struct sync_reply mm, *m = &mm;
     int last = -1;
 
     memset(m, 0, sizeof(*m));
@@ -177,6 +177,7 @@ int sync_reply_decode(const uint8_t *p, size_t len, struct sync_reply *out)
     }
     if (!wire_reader_done(&r))
         goto bad;
+    *out = mm;
     return 0;
 bad:
     sync_reply_release(m);
@@ -213,22 +214,20 @@ int sync_keys_encode(const struct sync_entry *e, size_t n, uint8_t *buf, size_t 
 
 int sync_keys_decode(const uint8_t *p, size_t len, struct sync_entry *out, size_t *n)
 {
-    struct wire_reader r;
-    size_t cnt;
+    size_t cnt = len >= 2 ? (size_t)(p[0] << 8 | p[1]) : 0;
 
-    wire_reader_init(&r, p, len);
-    cnt = wire_get_u16(&r);
     if (cnt == 0 || cnt > SYNC_KEYS_MAX || len != 2 + cnt * (1 + ID_BYTES))
         return BS_ERR_MALFORMED;
+    for (size_t i = 0; i < cnt; i++)
+        if (!type_ok(p[2 + i * (1 + ID_BYTES)]))
+            return BS_ERR_MALFORMED;
+    /* Valid: only now is out written. */
     memset(out, 0, SYNC_KEYS_MAX * sizeof(*out));
     for (size_t i = 0; i < cnt; i++) {
-        out[i].type = wire_get_u8(&r);
-        wire_get_id(&r, &out[i].key);
-        if (!type_ok(out[i].type))
-            return BS_ERR_MALFORMED;
+        const uint8_t *q = p + 2 + i * (1 + ID_BYTES);
+        out[i].type = q[0];
+        memcpy(out[i].key.b, q + 1, ID_BYTES);
     }
-    if (!wire_reader_done(&r))
-        return BS_ERR_MALFORMED;
     *n = cnt;
     return 0;
 }
@@ -256,21 +255,17 @@ int sync_keys_ok_decode(const uint8_t *p, size_t len, struct sync_entry *out, si
 {
     struct wire_reader r;
 
-    wire_reader_init(&r, p, len);
-    if (wire_get_u16(&r) != n || len != 2 + n * SYNC_KEYS_OK_WIRE)
+    if (len < 2 || (size_t)(p[0] << 8 | p[1]) != n || len != 2 + n * SYNC_KEYS_OK_WIRE)
         return BS_ERR_MALFORMED;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t f = wire_get_u8(&r);
-        uint64_t v = wire_get_u64(&r);
-        uint8_t d[SYNC_DIGEST_LEN];
-        wire_get_bytes(&r, d, sizeof(d));
-        if (f & ~SYNC_F_ALL)
+    for (size_t i = 0; i < n; i++)
+        if (p[2 + i * SYNC_KEYS_OK_WIRE] & ~SYNC_F_ALL)
             return BS_ERR_MALFORMED;
-        out[i].flags = f;
-        out[i].version = v;
-        memcpy(out[i].digest, d, sizeof(d));
+    /* Valid: only now is out written. */
+    wire_reader_init(&r, p + 2, len - 2);
+    for (size_t i = 0; i < n; i++) {
+        out[i].flags = wire_get_u8(&r);
+        out[i].version = wire_get_u64(&r);
+        wire_get_bytes(&r, out[i].digest, SYNC_DIGEST_LEN);
     }
-    if (!wire_reader_done(&r))
-        return BS_ERR_MALFORMED;
     return 0;
 }

@@ -10,7 +10,9 @@
  *   SYNC_KEYS_OK     per key: whether and how the receiver holds it
  *
  * Decoders return 0 or BS_ERR_MALFORMED and check every length, count,
- * order and enum value; encoders return 0 or -EMSGSIZE (buffer too small).
+ * order and enum value; they write their out-parameters only on success,
+ * and every message that decodes encodes back to the same bytes. Encoders
+ * return 0, -EINVAL (a value out of range) or -EMSGSIZE (buffer too small).
  */
 #ifndef COOPFS_BLOCKSTORE_SYNC_MSG_H
 #define COOPFS_BLOCKSTORE_SYNC_MSG_H
