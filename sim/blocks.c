@@ -513,7 +513,7 @@ bool sim_disk_holds(const struct sim *s, unsigned node, enum store_type type, co
     if (node >= s->nnodes || !s->nodes[node]->disk)
         return false;
     const struct sim_rec *r = disk_find(s->nodes[node]->disk, (uint8_t)type, key);
-    return r && r->bytes;
+    return r && r->bytes && !r->bad;
 }
 
 int sim_corrupt_record(struct sim *s, unsigned node, enum store_type type, const struct id *key,

@@ -225,7 +225,8 @@ unsigned sim_block_holders(struct sim *s, enum store_type type, const struct id 
  * how many (fewer than k when fewer nodes are members). */
 unsigned sim_replica_set(struct sim *s, const struct id *key, unsigned k, unsigned *nodes_out);
 
-/* Does node's simulated disk hold (type, key) (dead nodes too)? */
+/* Does node's simulated disk hold an undamaged copy of (type, key) (dead
+ * nodes too)? */
 bool sim_disk_holds(const struct sim *s, unsigned node, enum store_type type, const struct id *key);
 /* Damages the stored copy of (type, key) on node's disk (flips the byte at
  * offset % length): the next persist read of it returns -EBADMSG and drops

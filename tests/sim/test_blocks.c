@@ -554,6 +554,85 @@ static void test_blocks_no_loss(void **state)
                  first_msg);
 }
 
+/* ---- damaged copies ----
+ * Half the blocks get one copy damaged on a holder, and a get from that
+ * holder itself: it must find the damage on read, answer with a good
+ * copy from another holder and repair its own. The other half get one
+ * copy damaged on a holder that then crashes and restarts: the check at
+ * open leaves the copy out and maintenance must bring k copies back.
+ * Afterwards every holder's disk has an undamaged copy. */
+static void test_blocks_corrupt(void **state)
+{
+    struct sim_config cfg;
+    const size_t n = 20;
+    unsigned holders[64];
+    int victim[20];
+
+    config(&cfg, g_base + 3, 2000);
+    struct sim *s = simtest_start(state, &cfg, g_base, "12 nodes, damaged copies");
+    simtest_grow_paced(s, 12);
+    simtest_expect_ideal(s, PERIODS(40), "built");
+    struct blk *b = blks_make(s, n);
+    size_t acked = blks_put(s, b, n);
+    SIMTEST_ASSERT(s, acked == n, "only %zu of %zu puts acknowledged", acked, n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned nh = sim_block_holders(s, STORE_CONTENT, &b[i].key, holders);
+        SIMTEST_ASSERT(s, nh >= K, "block %zu on %u nodes after its put", i, nh);
+        victim[i] = (int)holders[simtest_below(s, nh)];
+        int rc = sim_corrupt_record(s, (unsigned)victim[i], STORE_CONTENT, &b[i].key,
+                                    (size_t)simtest_below(s, b[i].len));
+        SIMTEST_ASSERT(s, rc == 0, "corrupting block %zu on node %d: %d", i, victim[i], rc);
+    }
+    /* First half: a get from the damaged holder. */
+    struct sim_op ops[20];
+    memset(ops, 0, sizeof(ops));
+    for (size_t i = 0; i < n / 2; i++) {
+        sim_op_init(&ops[i], s);
+        int rc = bs_get(sim_node_bs(s, (unsigned)victim[i]), STORE_CONTENT, &b[i].key, sim_op_done,
+                        &ops[i]);
+        SIMTEST_ASSERT(s, rc == 0, "bs_get: %s", bs_strerror(rc));
+    }
+    sim_run_until_done(s, ops, n / 2, OP_MAX_MS);
+    for (size_t i = 0; i < n / 2; i++) {
+        SIMTEST_ASSERT(s, ops[i].done && ops[i].status == 0,
+                       "get of block %zu from node %d, whose copy is damaged: %s", i, victim[i],
+                       ops[i].done ? bs_strerror(ops[i].status) : "never finished");
+        SIMTEST_ASSERT(s, ops[i].len == b[i].len && !memcmp(ops[i].bytes, b[i].bytes, b[i].len),
+                       "get of block %zu from node %d returned other bytes", i, victim[i]);
+        sim_op_release(&ops[i]);
+    }
+    /* Second half: the damaged holders crash and restart, one at a time. */
+    for (size_t i = n / 2; i < n; i++) {
+        unsigned v = (unsigned)victim[i];
+        if (!sim_node_alive(s, v))
+            continue;
+        SIMTEST_ASSERT(s, sim_crash(s, &v, 1, true) == 0, "crash of node %u refused", v);
+        sim_run_for(s, 1000);
+        SIMTEST_ASSERT(s, sim_restart(s, v) == 0, "restart of node %u failed", v);
+        sim_run_for(s, 1000);
+    }
+    simtest_expect_ideal(s, PERIODS(40), "restarted");
+    expect_replicated(s, b, n, 60000, "repaired");
+    /* Every copy counted is an undamaged one. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned nh = sim_block_holders(s, STORE_CONTENT, &b[i].key, holders);
+        for (unsigned j = 0; j < nh; j++)
+            SIMTEST_ASSERT(s, sim_disk_holds(s, holders[j], STORE_CONTENT, &b[i].key),
+                           "block %zu: node %u counts as a holder but its copy is damaged or "
+                           "gone (damaged on node %d)",
+                           i, holders[j], victim[i]);
+    }
+    expect_retrievable(s, b, n, "repaired");
+    struct sim_blocks_stats st;
+    sim_blocks_stats(s, &st);
+    printf("#   %" PRIu64 " damaged copies found, %" PRIu64 " repairs sent\n", st.bad_reads,
+           st.bs.repairs_sent);
+    SIMTEST_ASSERT(s, st.bad_reads >= n, "only %" PRIu64 " of %zu damaged copies were found",
+                   st.bad_reads, n);
+    expect_no_malformed(s, "damaged copies");
+    blks_free(b, n);
+}
+
 /* ---- partition ---- */
 
 static void test_blocks_partition(void **state)
@@ -1190,6 +1269,7 @@ int main(void)
         cmocka_unit_test_teardown(test_blocks_replay, simtest_teardown),
         cmocka_unit_test_teardown(test_blocks_churn, simtest_teardown),
         cmocka_unit_test_teardown(test_blocks_no_loss, simtest_teardown),
+        cmocka_unit_test_teardown(test_blocks_corrupt, simtest_teardown),
         cmocka_unit_test_teardown(test_blocks_cas_race, simtest_teardown),
         cmocka_unit_test_teardown(test_blocks_cas_race_crash, simtest_teardown),
         cmocka_unit_test_teardown(test_blocks_partition, simtest_teardown),
