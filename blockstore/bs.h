@@ -216,7 +216,8 @@ void bs_peer_unreachable(struct bs *b, const struct addr *a);
 struct bs_result {
     int status; /* 0, BS_ERR_*, -ETIMEDOUT, -EHOSTUNREACH, -ECANCELED, -ENOMEM */
     struct id key;
-    /* get: the verified record; a root CAS conflict: the current root.
+    /* get: the verified record; a root put refused with CONFLICT, STALE
+     * or INDETERMINATE: the current root when a server sent one (verified).
      * Valid only during the callback. */
     const uint8_t *bytes;
     size_t len;
@@ -238,7 +239,10 @@ int bs_put(struct bs *b, const uint8_t *bytes, size_t len, const struct lease *l
 /* Fetches and verifies the record (type, key). */
 int bs_get(struct bs *b, enum store_type type, const struct id *key, bs_done_fn done, void *ctx);
 /* Stores root block bytes if the current version is expect_version (0: no
- * root yet; BS_ROOT_ANY: any version below the new one). */
+ * root yet; BS_ROOT_ANY: any version below the new one). A put that had to
+ * start over after an attempt got no answer reports a conflict as
+ * BS_ERR_INDETERMINATE: the first attempt may have stored the root that a
+ * newer version now covers. */
 int bs_root_put(struct bs *b, const uint8_t *bytes, size_t len, uint64_t expect_version,
                 bs_done_fn done, void *ctx);
 /* Sends a lease record (renewal or reclaim) for key to its holders. */

@@ -9,7 +9,11 @@
  * chord lookup and one LOCATE to the vnode found.
  *
  * Retries. An operation whose primary says WRONG_NODE or does not answer
- * is started over once, with a fresh lookup. A get asks the holders one
+ * is started over once, with a fresh lookup; so is a get that found no
+ * good copy at the holders of the location it used. A root put that
+ * started over after an attempt without an answer reports a conflict as
+ * INDETERMINATE: the first attempt may have written the root that a
+ * newer one now covers. A get asks the holders one
  * after another, the fastest first by the RTT estimates of bs.c (the
  * primary when none is known; this node itself first when it holds the
  * record), and gives the good copy back to every holder whose copy failed
@@ -282,7 +286,7 @@ struct bs_cop {
     struct chord_peer order[BS_SET_MAX];
     unsigned norder, next, nbad;
     struct addr bad[BS_SET_MAX];
-    bool retry_ok; /* a holder was silent or not responsible: a fresh start may help */
+    bool maybe_written; /* root put: an attempt ended without an answer */
     int last_err;
     char reason[BS_REASON_MAX + 1];
 };
@@ -338,6 +342,8 @@ static bool retryable(int status)
 static void retry_or_fail(struct bs *b, struct bs_cop *op, int status)
 {
     cache_drop(b, &op->key);
+    if (op->kind == C_ROOT_PUT && (status == -ETIMEDOUT || status == -EHOSTUNREACH))
+        op->maybe_written = true;
     if (op->attempt == 0 && retryable(status) && !b->core->freeing) {
         op->attempt = 1;
         op->reason[0] = 0;
@@ -382,11 +388,15 @@ static void primary_replied(struct bs *b, void *ctx, int status, uint16_t type, 
                 finish(b, op, 0, NULL, 0, 0);
                 return;
             }
-            if (m.code == BS_ERR_CONFLICT)
-                op->version = ri.version;
-            finish(b, op, m.code, m.bytes, m.len, 0);
+            op->version = ri.version;
+            /* After an attempt that got no answer, a newer root may be
+             * one written on top of ours: whether ours is in the chain is
+             * for the writer to read. */
+            finish(b, op, op->maybe_written ? BS_ERR_INDETERMINATE : m.code, m.bytes, m.len, 0);
             return;
         }
+        if (op->maybe_written && (m.code == BS_ERR_CONFLICT || m.code == BS_ERR_STALE))
+            m.code = BS_ERR_INDETERMINATE;
         finish(b, op, m.code, NULL, 0, 0);
         return;
     }
@@ -505,7 +515,6 @@ static void get_replied(struct bs *b, void *ctx, int status, uint16_t type, cons
 
     op->rpc = false;
     if (status) {
-        op->retry_ok = true;
         op->last_err = status;
         cache_drop(b, &op->key);
         get_next(b, op);
@@ -520,8 +529,6 @@ static void get_replied(struct bs *b, void *ctx, int status, uint16_t type, cons
         snprintf(op->reason, sizeof(op->reason), "%s", m.reason);
         if (m.code == BS_ERR_BAD_BLOCK)
             mark_bad(op, &op->rpc_to);
-        if (retryable(m.code))
-            op->retry_ok = true;
         op->last_err = m.code;
         get_next(b, op);
         return;
@@ -561,8 +568,14 @@ static void get_next(struct bs *b, struct bs_cop *op)
         }
     }
     int err = op->last_err ? op->last_err : BS_ERR_NOT_FOUND;
-    if (op->retry_ok && op->attempt == 0 && !b->core->freeing) {
-        retry_or_fail(b, op, -ETIMEDOUT);
+    /* No good copy among the holders of this location: it may be stale
+     * (cached across a partition that healed, or a ring that changed), so
+     * start over once from a fresh lookup. */
+    if (op->attempt == 0 && !b->core->freeing) {
+        cache_drop(b, &op->key);
+        op->attempt = 1;
+        op->reason[0] = 0;
+        start(b, op);
         return;
     }
     finish(b, op, err, NULL, 0, 0);
@@ -624,7 +637,6 @@ static void located(struct bs *b, void *ctx, int status, const struct bs_locatio
     if (op->kind == C_GET) {
         op->next = 0;
         op->nbad = 0;
-        op->retry_ok = false;
         op->last_err = 0;
         get_order(b, op);
         get_next(b, op);

@@ -563,6 +563,49 @@ static void test_root_majority(void **state)
     free(t);
 }
 
+static void test_root_unanswered_then_superseded(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key k;
+    struct id key;
+    uint8_t v1[ROOT_MAX_LEN], v2[ROOT_MAX_LEN], v3[ROOT_MAX_LEN];
+    int all[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(15, &k);
+    root_key(&k.pub, &key);
+    hb_replica_set(t, &key, all, true);
+    size_t l1 = make_root(&k, 1, "one", v1);
+    size_t l2 = make_root(&k, 2, "two", v2);
+    size_t l3 = make_root(&k, 3, "three", v3);
+    int a = all[3], bn = all[4];
+    assert_int_equal(root_put_wait(t, a, v1, l1, 0), 0);
+
+    /* a's put of version 2 is stored, but every PUT_OK to a is lost (the
+     * primary answers each retry of it again, in vain); b
+     * writes version 3 on top of it meanwhile. a starts over, finds 3:
+     * that is no proof that 2 was never written, so a hears
+     * INDETERMINATE (with the current root), not CONFLICT. */
+    t->drop_type = BS_MSG_PUT_OK;
+    t->drop_mask = 1u << a;
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(bs_root_put(t->n[a].b, v2, l2, 1, hb_done, &res), 0);
+    hb_run(t, 100);
+    assert_int_equal(bs_root_version(t->n[all[0]].b, &key), 2);
+    memset(&res2, 0, sizeof(res2));
+    assert_int_equal(bs_root_put(t->n[bn].b, v3, l3, 2, hb_done, &res2), 0);
+    hb_wait(t, &res2);
+    assert_int_equal(res2.status, 0);
+    hb_wait(t, &res);
+    t->drop_mask = 0;
+    assert_int_equal(res.status, BS_ERR_INDETERMINATE);
+    assert_int_equal(res.version, 3);
+    assert_memory_equal(res.bytes, v3, l3);
+    hb_free(t);
+    free(t);
+}
+
 /* ---- leases ---- */
 
 static void test_reclaim_and_tombstones(void **state)
@@ -786,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_lease_refusals),
         cmocka_unit_test(test_root_cas),
         cmocka_unit_test(test_root_majority),
+        cmocka_unit_test(test_root_unanswered_then_superseded),
         cmocka_unit_test(test_reclaim_and_tombstones),
         cmocka_unit_test(test_kv_last_writer_wins),
         cmocka_unit_test(test_input_refuses_garbage),
