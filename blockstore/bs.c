@@ -111,8 +111,8 @@ int bs_new(const struct bs_config *cfg, const struct env *env, struct chord *c,
 
     if (!cfg || !env || !c || !persist || !env->now_ms || !env->send || !env->random ||
         !env->wall_ms || cfg->replicas < 1 || cfg->replicas > BS_REPLICAS_MAX ||
-        cfg->rpc_timeout_ms == 0 || cfg->rpc_tries == 0 || cfg->rpc_tries > 100 ||
-        !persist->read || !persist->write || !persist->remove || !persist->lease_append)
+        cfg->rpc_timeout_ms == 0 || cfg->rpc_tries == 0 || cfg->rpc_tries > 100 || !persist->read ||
+        !persist->write || !persist->remove || !persist->lease_append)
         return -EINVAL;
     if (chord_vnode_count(c) == 0)
         return -EINVAL;
@@ -272,10 +272,8 @@ static bool request_type(uint16_t t)
     case BS_MSG_LOCATE:
     case BS_MSG_LEASE:
     case BS_MSG_LEASE_MERGE:
-    case BS_MSG_ROOT_READ:
-        return true;
-    default:
-        return false;
+    case BS_MSG_ROOT_READ: return true;
+    default: return false;
     }
 }
 

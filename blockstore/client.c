@@ -207,8 +207,8 @@ bool bs_on_lookup_done(struct bs *b, uint64_t handle, const struct chord_lookup_
         return true;
     }
     struct bs_msg m = {.type = BS_MSG_LOCATE, .target = res->succ.id, .key = lo->key};
-    int rc = bs_rpc_msg(b, &res->succ.addr, &m, 0, b->cfg.rpc_tries, locate_replied, lo,
-                        &lo->reqid);
+    int rc =
+        bs_rpc_msg(b, &res->succ.addr, &m, 0, b->cfg.rpc_tries, locate_replied, lo, &lo->reqid);
     if (rc < 0) {
         lo->status = rc;
         locop_finish(b, lo);
@@ -438,8 +438,8 @@ static void send_primary(struct bs *b, struct bs_cop *op)
         }
     }
     op->rpc_to = op->loc.vnode.addr;
-    rc = bs_rpc_msg(b, &op->rpc_to, &m, 0, b->cfg.rpc_tries * PRIMARY_TRIES_FACTOR,
-                    primary_replied, op, &op->reqid);
+    rc = bs_rpc_msg(b, &op->rpc_to, &m, 0, b->cfg.rpc_tries * PRIMARY_TRIES_FACTOR, primary_replied,
+                    op, &op->reqid);
     if (rc < 0) {
         finish(b, op, rc, NULL, 0, 0);
         return;
@@ -489,8 +489,7 @@ static bool received_ok(struct bs *b, struct bs_cop *op, const struct bs_msg *m)
     if (m->rtype != op->type || !id_eq(&m->key, &op->key))
         return false;
     switch (op->type) {
-    case STORE_CONTENT:
-        return block_verify(&op->key, m->bytes, m->len) == 0;
+    case STORE_CONTENT: return block_verify(&op->key, m->bytes, m->len) == 0;
     case STORE_ROOT: {
         struct root_info ri;
         if (root_verify(&op->key, m->bytes, m->len, &ri) != 0)
@@ -560,8 +559,8 @@ static void get_next(struct bs *b, struct bs_cop *op)
         }
         op->rpc_to = to->addr;
         /* A root read waits for the majority read at the primary. */
-        unsigned tries = op->type == STORE_ROOT ? b->cfg.rpc_tries * PRIMARY_TRIES_FACTOR
-                                                : b->cfg.rpc_tries;
+        unsigned tries =
+            op->type == STORE_ROOT ? b->cfg.rpc_tries * PRIMARY_TRIES_FACTOR : b->cfg.rpc_tries;
         if (bs_rpc_msg(b, &op->rpc_to, &m, 0, tries, get_replied, op, &op->reqid) == 0) {
             op->rpc = true;
             return;
@@ -604,18 +603,23 @@ static void get_order(struct bs *b, struct bs_cop *op)
         if (!(self_first && bs_is_self(b, &op->loc.set[i].addr)))
             op->order[n++] = op->loc.set[i];
     /* Insertion sort of the members by RTT, unknown (0) last, stable. */
+    uint32_t rtt[BS_SET_MAX];
+    for (unsigned i = first_member; i < n; i++)
+        rtt[i] = bs_rtt_get(b, &op->order[i].addr);
     for (unsigned i = first_member + 1; i < n; i++) {
         struct chord_peer p = op->order[i];
-        uint32_t r = bs_rtt_get(b, &p.addr);
+        uint32_t r = rtt[i];
         unsigned j = i;
         while (j > first_member) {
-            uint32_t q = bs_rtt_get(b, &op->order[j - 1].addr);
+            uint32_t q = rtt[j - 1];
             if (r == 0 || (q != 0 && q <= r))
                 break;
             op->order[j] = op->order[j - 1];
+            rtt[j] = rtt[j - 1];
             j--;
         }
         op->order[j] = p;
+        rtt[j] = r;
     }
     for (unsigned i = k; i < op->loc.n && n < BS_SET_MAX; i++)
         if (!(self_first && bs_is_self(b, &op->loc.set[i].addr)))

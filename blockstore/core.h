@@ -14,13 +14,13 @@
 #include "blockstore/internal.h"
 #include "blockstore/msg.h"
 
-#define BS_SET_MAX        (BS_REPLICAS_MAX + BS_DIVERT_MAX)
-#define BS_CACHE_MAX      4096    /* location cache entries */
-#define BS_CACHE_TTL_MS   10000   /* a cached location is trusted this long */
-#define BS_RTT_MAX        1024    /* peers with an RTT estimate */
-#define BS_LOOP_BATCH     1024    /* loopback frames handled per tick */
-#define BS_REPLAY_MAX     512     /* primary requests remembered */
-#define BS_REPLAY_TTL_MS  60000   /* longer than a client retries one */
+#define BS_SET_MAX       (BS_REPLICAS_MAX + BS_DIVERT_MAX)
+#define BS_CACHE_MAX     4096  /* location cache entries */
+#define BS_CACHE_TTL_MS  10000 /* a cached location is trusted this long */
+#define BS_RTT_MAX       1024  /* peers with an RTT estimate */
+#define BS_LOOP_BATCH    1024  /* loopback frames handled per tick */
+#define BS_REPLAY_MAX    512   /* primary requests remembered */
+#define BS_REPLAY_TTL_MS 60000 /* longer than a client retries one */
 
 /* Intrusive doubly linked list. */
 struct bs_link {
@@ -30,7 +30,7 @@ void bs_list_init(struct bs_link *head);
 void bs_list_add(struct bs_link *head, struct bs_link *l); /* at the tail */
 void bs_list_del(struct bs_link *l);
 bool bs_list_empty(const struct bs_link *head);
-#define BS_CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define BS_CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* A request waiting for its reply (bs.c). */
 struct bs_pending {
@@ -98,7 +98,7 @@ struct bs_core {
     struct {
         uint8_t *bytes;
         size_t len;
-    } *loop; /* frames to self */
+    } * loop; /* frames to self */
     size_t nloop, cap_loop;
 
     struct bs_rtt rtt[BS_RTT_MAX];
@@ -108,15 +108,15 @@ struct bs_core {
     size_t nreplay;
 
     /* server side */
-    struct bs_link sops;   /* struct bs_sop: stores in progress */
-    struct bs_link pputs;  /* struct bs_pput: puts as primary */
-    struct bs_link rops;   /* struct bs_rop: root puts and gets as primary */
-    struct bs_link lops;   /* struct bs_lop: lease updates as primary and merges */
-    struct bs_link xops;   /* struct bs_xop: push, pull, exchange */
+    struct bs_link sops;  /* struct bs_sop: stores in progress */
+    struct bs_link pputs; /* struct bs_pput: puts as primary */
+    struct bs_link rops;  /* struct bs_rop: root puts and gets as primary */
+    struct bs_link lops;  /* struct bs_lop: lease updates as primary and merges */
+    struct bs_link xops;  /* struct bs_xop: push, pull, exchange */
 
     /* client side */
-    struct bs_link cops;   /* struct bs_cop: client operations */
-    struct bs_link locs;   /* struct bs_locop: locates */
+    struct bs_link cops;        /* struct bs_cop: client operations */
+    struct bs_link locs;        /* struct bs_locop: locates */
     struct bs_cache_ent *cache; /* sorted by vnode id */
     size_t ncache, cap_cache;
 };
@@ -206,8 +206,7 @@ void bs_root_on_put(struct bs *b, const struct addr *from, uint64_t reqid, int v
                     const struct bs_msg *m);
 void bs_root_on_get(struct bs *b, const struct addr *from, uint64_t reqid, int vnode,
                     const struct bs_msg *m);
-void bs_root_on_read(struct bs *b, const struct addr *from, uint64_t reqid,
-                     const struct bs_msg *m);
+void bs_root_on_read(struct bs *b, const struct addr *from, uint64_t reqid, const struct bs_msg *m);
 void bs_root_release(struct bs *b);
 
 /* ---- lease.c ---- */

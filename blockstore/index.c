@@ -55,8 +55,7 @@ static int entry_cmp(const struct bs_entry *e, enum store_type type, const struc
 }
 
 /* First position whose (key, type) is >= (key, type). */
-static size_t lower_bound_kt(const struct bs_index *ix, enum store_type type,
-                             const struct id *key)
+static size_t lower_bound_kt(const struct bs_index *ix, enum store_type type, const struct id *key)
 {
     size_t lo = 0, hi = ix->n;
     while (lo < hi) {
@@ -269,8 +268,8 @@ static size_t lease_find(const struct lease *v, size_t n, const struct sig_pub *
     return lo;
 }
 
-int bs_index_merge_leases(struct bs_index *ix, struct bs_entry *e, const struct lease *l,
-                          size_t n, uint64_t now_s, bool *changed)
+int bs_index_merge_leases(struct bs_index *ix, struct bs_entry *e, const struct lease *l, size_t n,
+                          uint64_t now_s, bool *changed)
 {
     struct lease *nv = NULL;
     size_t nn = e->nleases, added = 0;

@@ -144,8 +144,7 @@ static void drop_do(struct bs *b, struct bs_entry *e, struct dropop *d)
     if (bs_persist_remove(b, type, &key, d ? drop_step : NULL, d) == 0 && d)
         d->pending++;
     if (tomb) {
-        if (bs_persist_leases(b, &key, e->leases, e->nleases, d ? drop_step : NULL, d) == 0 &&
-            d)
+        if (bs_persist_leases(b, &key, e->leases, e->nleases, d ? drop_step : NULL, d) == 0 && d)
             d->pending++;
         bs_index_set_size(&b->ix, e, 0, 0);
     } else {
@@ -190,7 +189,8 @@ static void merge_replied(struct bs *b, void *ctx, int status)
             bs_reply_failure(b, &r->to, r->reqid, status, NULL, -1);
         } else {
             struct bs_entry *e = bs_index_find(&b->ix, STORE_CONTENT, &r->key);
-            struct bs_msg m = {.type = BS_MSG_LEASE_MERGE_OK, .key = r->key,
+            struct bs_msg m = {.type = BS_MSG_LEASE_MERGE_OK,
+                               .key = r->key,
                                .flags = r->held ? BS_MERGE_F_HELD : 0};
             if (e)
                 bs_leases_of(e, &m);
@@ -286,8 +286,8 @@ static void lop_done(struct bs *b, struct bs_lop *op)
 {
     if (!b->core->freeing) {
         if (op->copies > 0) {
-            struct bs_msg m = {.type = BS_MSG_LEASE_OK, .key = op->key,
-                               .copies = (uint8_t)op->copies};
+            struct bs_msg m = {
+                .type = BS_MSG_LEASE_OK, .key = op->key, .copies = (uint8_t)op->copies};
             bs_location_of(b, (unsigned)op->vnode, &m.loc);
             m.has_loc = true;
             bs_reply_msg(b, &op->from, op->reqid, &m);
@@ -386,10 +386,9 @@ void bs_lease_on_request(struct bs *b, const struct addr *from, uint64_t reqid,
         if (bs_is_self(b, &op->cand[i].addr)) {
             rc = bs_lease_merge_local(b, &m->key, l, n, &s->held, lslot_local, s);
         } else {
-            struct bs_msg mm = {.type = BS_MSG_LEASE_MERGE, .key = m->key, .leases = l,
-                                .nleases = (uint16_t)n};
-            rc = bs_rpc_msg(b, &op->cand[i].addr, &mm, 0, b->cfg.rpc_tries, lslot_remote, s,
-                            NULL);
+            struct bs_msg mm = {
+                .type = BS_MSG_LEASE_MERGE, .key = m->key, .leases = l, .nleases = (uint16_t)n};
+            rc = bs_rpc_msg(b, &op->cand[i].addr, &mm, 0, b->cfg.rpc_tries, lslot_remote, s, NULL);
         }
         if (rc < 0) {
             op->pending--;

@@ -4,7 +4,7 @@
 
 #include "blockstore/msg.h"
 
-#define LOC_F_PRED 0x01
+#define LOC_F_PRED  0x01
 #define LOC_SET_MAX (BS_REPLICAS_MAX + BS_DIVERT_MAX)
 
 static bool rtype_ok(uint8_t t)
@@ -21,8 +21,7 @@ static bool printable(char c)
 
 size_t bs_location_size(const struct bs_location *loc)
 {
-    size_t n = 1 + (loc->has_pred ? ID_BYTES : 0) + ID_BYTES + wire_addr_size(&loc->vnode.addr) +
-               1;
+    size_t n = 1 + (loc->has_pred ? ID_BYTES : 0) + ID_BYTES + wire_addr_size(&loc->vnode.addr) + 1;
     for (unsigned i = 0; i < loc->n && i < LOC_SET_MAX; i++)
         n += ID_BYTES + wire_addr_size(&loc->set[i].addr);
     return n;
@@ -262,16 +261,12 @@ static void encode(struct wire_writer *w, const struct bs_msg *m)
         wire_put_u8(w, m->flags);
         put_leases(w, m);
         break;
-    case BS_MSG_ROOT_READ:
-        wire_put_id(w, &m->key);
-        break;
+    case BS_MSG_ROOT_READ: wire_put_id(w, &m->key); break;
     case BS_MSG_ROOT_READ_OK:
         wire_put_id(w, &m->key);
         put_bytes32(w, m->bytes, m->len);
         break;
-    default:
-        w->err = true;
-        break;
+    default: w->err = true; break;
     }
 }
 
@@ -287,39 +282,25 @@ size_t bs_msg_size(const struct bs_msg *m)
     size_t n = 0, leases = 2 + (size_t)m->nleases * LEASE_LEN;
     size_t loc = 1 + (m->has_loc ? bs_location_size(&m->loc) : 0);
     switch (m->type) {
-    case BS_MSG_GET:
-        return 1 + 1 + 2 * ID_BYTES;
-    case BS_MSG_GET_OK:
-        return 1 + ID_BYTES + 4 + m->len + leases + loc;
-    case BS_MSG_PUT:
-        return 1 + 1 + 2 * ID_BYTES + 8 + 4 + m->len + leases;
-    case BS_MSG_PUT_OK:
-        return 1 + ID_BYTES + 1 + 8 + loc;
+    case BS_MSG_GET: return 1 + 1 + 2 * ID_BYTES;
+    case BS_MSG_GET_OK: return 1 + ID_BYTES + 4 + m->len + leases + loc;
+    case BS_MSG_PUT: return 1 + 1 + 2 * ID_BYTES + 8 + 4 + m->len + leases;
+    case BS_MSG_PUT_OK: return 1 + ID_BYTES + 1 + 8 + loc;
     case BS_MSG_FAILURE:
         n = strnlen(m->reason, sizeof(m->reason));
         if (n > BS_REASON_MAX)
             n = BS_REASON_MAX;
         return 4 + 1 + n + loc + 4 + m->len;
-    case BS_MSG_STORE:
-        return 1 + 1 + ID_BYTES + 4 + m->len + leases;
-    case BS_MSG_STORE_OK:
-        return 1 + ID_BYTES;
-    case BS_MSG_LOCATE:
-        return 2 * ID_BYTES;
-    case BS_MSG_LOCATION:
-        return ID_BYTES + bs_location_size(&m->loc);
-    case BS_MSG_LEASE:
-        return 2 * ID_BYTES + leases;
-    case BS_MSG_LEASE_OK:
-        return ID_BYTES + 1 + loc;
-    case BS_MSG_LEASE_MERGE:
-        return ID_BYTES + leases;
-    case BS_MSG_LEASE_MERGE_OK:
-        return ID_BYTES + 1 + leases;
-    case BS_MSG_ROOT_READ:
-        return ID_BYTES;
-    case BS_MSG_ROOT_READ_OK:
-        return ID_BYTES + 4 + m->len;
+    case BS_MSG_STORE: return 1 + 1 + ID_BYTES + 4 + m->len + leases;
+    case BS_MSG_STORE_OK: return 1 + ID_BYTES;
+    case BS_MSG_LOCATE: return 2 * ID_BYTES;
+    case BS_MSG_LOCATION: return ID_BYTES + bs_location_size(&m->loc);
+    case BS_MSG_LEASE: return 2 * ID_BYTES + leases;
+    case BS_MSG_LEASE_OK: return ID_BYTES + 1 + loc;
+    case BS_MSG_LEASE_MERGE: return ID_BYTES + leases;
+    case BS_MSG_LEASE_MERGE_OK: return ID_BYTES + 1 + leases;
+    case BS_MSG_ROOT_READ: return ID_BYTES;
+    case BS_MSG_ROOT_READ_OK: return ID_BYTES + 4 + m->len;
     }
     return 0;
 }
@@ -438,15 +419,12 @@ int bs_msg_decode(uint16_t type, const uint8_t *payload, size_t len, struct bs_m
         get_flags(&r, &m, BS_MERGE_F_HELD);
         get_leases(&r, &m, false);
         break;
-    case BS_MSG_ROOT_READ:
-        wire_get_id(&r, &m.key);
-        break;
+    case BS_MSG_ROOT_READ: wire_get_id(&r, &m.key); break;
     case BS_MSG_ROOT_READ_OK:
         wire_get_id(&r, &m.key);
         get_bytes32(&r, &m, true);
         break;
-    default:
-        return BS_ERR_MALFORMED;
+    default: return BS_ERR_MALFORMED;
     }
     if (!wire_reader_done(&r))
         return BS_ERR_MALFORMED;

@@ -43,25 +43,26 @@
     (1 + 1 + 2 * ID_BYTES + 8 + 4 + BLOCK_MAX_ANY + 2 + BS_MSG_LEASES_MAX * LEASE_LEN + 1024)
 
 /* flags of GET */
-#define BS_GET_F_PRIMARY 0x01 /* asked as the responsible vnode target: roots are read
-                               * from a majority of the replica set */
+#define BS_GET_F_PRIMARY                                                                           \
+    0x01 /* asked as the responsible vnode target: roots are read                                  \
+          * from a majority of the replica set */
 /* flags of STORE */
 #define BS_STORE_F_REPAIR 0x01 /* a good copy for a holder whose copy failed a check */
 /* flags of LEASE_MERGE_OK */
 #define BS_MERGE_F_HELD 0x01 /* the answering node holds the block (the leases merged) */
 
 struct bs_msg {
-    uint16_t type;   /* enum bs_msg_type, 1001..1015 */
-    uint8_t rtype;   /* enum store_type */
-    uint8_t flags;   /* per type, above */
+    uint16_t type; /* enum bs_msg_type, 1001..1015 */
+    uint8_t rtype; /* enum store_type */
+    uint8_t flags; /* per type, above */
     struct id key;
-    struct id target; /* requests to the responsible vnode: its id */
-    uint64_t version; /* PUT: expected root version (BS_ROOT_ANY for none);
-                       * PUT_OK: version stored (roots; 0 otherwise) */
-    uint8_t copies;   /* PUT_OK, LEASE_OK */
-    int32_t code;     /* FAILURE: a BS_ERR_* or negative errno */
+    struct id target;               /* requests to the responsible vnode: its id */
+    uint64_t version;               /* PUT: expected root version (BS_ROOT_ANY for none);
+                                     * PUT_OK: version stored (roots; 0 otherwise) */
+    uint8_t copies;                 /* PUT_OK, LEASE_OK */
+    int32_t code;                   /* FAILURE: a BS_ERR_* or negative errno */
     char reason[BS_REASON_MAX + 1]; /* FAILURE: NUL-terminated */
-    const uint8_t *bytes; /* a record; inside the decoded payload or the caller's */
+    const uint8_t *bytes;           /* a record; inside the decoded payload or the caller's */
     size_t len;
     /* Lease records: encode uses leases (structs) when not NULL, else
      * lease_raw; decode sets lease_raw (nleases * LEASE_LEN bytes inside the

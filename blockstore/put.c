@@ -56,8 +56,8 @@ struct bs_pput {
 static bool divertible(int err)
 {
     return err == BS_ERR_FULL || err == BS_ERR_QUOTA || err == BS_ERR_STORE ||
-           err == BS_ERR_LEAVING || err == -ETIMEDOUT || err == -EHOSTUNREACH ||
-           err == -ENOMEM || err == BS_ERR_WRONG_NODE;
+           err == BS_ERR_LEAVING || err == -ETIMEDOUT || err == -EHOSTUNREACH || err == -ENOMEM ||
+           err == BS_ERR_WRONG_NODE;
 }
 
 static void op_free(struct bs_pput *op)
@@ -106,12 +106,12 @@ static void finish(struct bs *b, struct bs_pput *op)
             }
             bs_reply_msg(b, &op->from, op->reqid, &m);
         } else {
-            int code = hard        ? hard
-                       : full      ? BS_ERR_FULL
-                       : quota     ? BS_ERR_QUOTA
-                       : store     ? BS_ERR_STORE
-                       : silent    ? -ETIMEDOUT
-                                   : BS_ERR_STORE;
+            int code = hard     ? hard
+                       : full   ? BS_ERR_FULL
+                       : quota  ? BS_ERR_QUOTA
+                       : store  ? BS_ERR_STORE
+                       : silent ? -ETIMEDOUT
+                                : BS_ERR_STORE;
             char why[96];
             snprintf(why, sizeof(why), "%s (%u of %u copies stored)", bs_strerror(code), ok,
                      op->want);
@@ -183,8 +183,8 @@ static void slot_start(struct bs *b, struct bs_pput *op, unsigned i)
     op->pending++;
     if (bs_is_self(b, &op->cand[i].addr)) {
         s->local = true;
-        rc = bs_store_record(b, (enum store_type)op->type, &op->key, op->bytes, op->len,
-                             op->leases, op->nleases, false, local_done, s);
+        rc = bs_store_record(b, (enum store_type)op->type, &op->key, op->bytes, op->len, op->leases,
+                             op->nleases, false, local_done, s);
     } else {
         struct bs_msg m;
         memset(&m, 0, sizeof(m));

@@ -143,8 +143,8 @@ static void read_replied(struct bs *b, void *ctx, int status, uint16_t type, con
 static void start_read(struct bs *b, struct bs_rop *op)
 {
     op->phase = P_READ;
-    op->m = (unsigned)chord_vnode_replica_set(b->chord, (unsigned)op->vnode, op->mem,
-                                              b->cfg.replicas);
+    op->m =
+        (unsigned)chord_vnode_replica_set(b->chord, (unsigned)op->vnode, op->mem, b->cfg.replicas);
     for (unsigned i = 0; i < op->m; i++) {
         struct rslot *s = &op->slot[i];
         s->op = op;
@@ -168,8 +168,8 @@ static void start_read(struct bs *b, struct bs_rop *op)
         }
         struct bs_msg m = {.type = BS_MSG_ROOT_READ, .key = op->key};
         op->pending++;
-        if (bs_rpc_msg(b, &op->mem[i].addr, &m, 0, b->cfg.rpc_tries, read_replied, s,
-                       &s->reqid) < 0) {
+        if (bs_rpc_msg(b, &op->mem[i].addr, &m, 0, b->cfg.rpc_tries, read_replied, s, &s->reqid) <
+            0) {
             op->pending--;
             s->state = RS_FAILED;
         }
@@ -191,8 +191,11 @@ static void repair_stale(struct bs *b, struct bs_rop *op)
                             ignore_store, NULL);
             continue;
         }
-        struct bs_msg m = {.type = BS_MSG_STORE, .rtype = STORE_ROOT, .key = op->key,
-                           .bytes = op->best, .len = op->best_len};
+        struct bs_msg m = {.type = BS_MSG_STORE,
+                           .rtype = STORE_ROOT,
+                           .key = op->key,
+                           .bytes = op->best,
+                           .len = op->best_len};
         bs_rpc_msg(b, &op->mem[i].addr, &m, 0, b->cfg.rpc_tries, ignore_reply, NULL, NULL);
     }
 }
@@ -320,8 +323,11 @@ static void start_write(struct bs *b, struct bs_rop *op)
             rc = bs_store_record(b, STORE_ROOT, &op->key, op->bytes, op->len, NULL, 0, false,
                                  local_written, s);
         } else {
-            struct bs_msg m = {.type = BS_MSG_STORE, .rtype = STORE_ROOT, .key = op->key,
-                               .bytes = op->bytes, .len = op->len};
+            struct bs_msg m = {.type = BS_MSG_STORE,
+                               .rtype = STORE_ROOT,
+                               .key = op->key,
+                               .bytes = op->bytes,
+                               .len = op->len};
             rc = bs_rpc_msg(b, &op->mem[i].addr, &m, 0, b->cfg.rpc_tries, remote_written, s,
                             &s->reqid);
         }
@@ -453,8 +459,7 @@ void bs_root_on_get(struct bs *b, const struct addr *from, uint64_t reqid, int v
     start_read(b, op);
 }
 
-void bs_root_on_read(struct bs *b, const struct addr *from, uint64_t reqid,
-                     const struct bs_msg *m)
+void bs_root_on_read(struct bs *b, const struct addr *from, uint64_t reqid, const struct bs_msg *m)
 {
     struct bs_msg rep = {.type = BS_MSG_ROOT_READ_OK, .key = m->key};
     uint8_t *bytes = NULL;

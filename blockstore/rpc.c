@@ -48,9 +48,11 @@ static void send_frame(struct bs *b, const struct addr *to, const uint8_t *frame
 static uint8_t *make_frame(uint16_t type, uint8_t flags, uint64_t reqid, const void *payload,
                            size_t len)
 {
-    struct frame_header h = {
-        .version = FRAME_VERSION, .flags = flags, .type = type, .request_id = reqid,
-        .length = (uint32_t)len};
+    struct frame_header h = {.version = FRAME_VERSION,
+                             .flags = flags,
+                             .type = type,
+                             .request_id = reqid,
+                             .length = (uint32_t)len};
     uint8_t *f = malloc(FRAME_HEADER_SIZE + len);
     if (!f)
         return NULL;
@@ -390,8 +392,8 @@ void bs_persist_done(struct bs *b, uint64_t token, int status)
         t.cb(b, t.ctx, status);
 }
 
-int bs_persist_write(struct bs *b, enum store_type type, const struct id *key,
-                     const void *bytes, size_t len, bs_persist_fn cb, void *ctx)
+int bs_persist_write(struct bs *b, enum store_type type, const struct id *key, const void *bytes,
+                     size_t len, bs_persist_fn cb, void *ctx)
 {
     uint64_t token;
     int rc = token_new(b, cb, ctx, &token);
@@ -403,8 +405,8 @@ int bs_persist_write(struct bs *b, enum store_type type, const struct id *key,
     return rc;
 }
 
-int bs_persist_remove(struct bs *b, enum store_type type, const struct id *key,
-                      bs_persist_fn cb, void *ctx)
+int bs_persist_remove(struct bs *b, enum store_type type, const struct id *key, bs_persist_fn cb,
+                      void *ctx)
 {
     uint64_t token;
     int rc = token_new(b, cb, ctx, &token);
@@ -507,8 +509,8 @@ void bs_rpc_tick(struct bs *b, uint64_t now)
         if (rtt_type(p.type)) {
             struct bs_rtt *r = rtt_slot(b, &p.to, true);
             /* A silent peer goes to the back, within reason. */
-            uint64_t pen = (uint64_t)r->srtt_ms * 2 > p.timeout_ms ? (uint64_t)r->srtt_ms * 2
-                                                                   : p.timeout_ms;
+            uint64_t pen =
+                (uint64_t)r->srtt_ms * 2 > p.timeout_ms ? (uint64_t)r->srtt_ms * 2 : p.timeout_ms;
             r->srtt_ms = (uint32_t)(pen < 600000 ? pen : 600000);
             r->at = now;
         }

@@ -21,8 +21,8 @@ struct bs_sop {
     struct bs_link link;
     uint8_t type;
     struct id key;
-    uint64_t version;      /* root: version; kv: stamp */
-    uint8_t *bytes;        /* root, kv: a copy, to tell a retry from a rival */
+    uint64_t version; /* root: version; kv: stamp */
+    uint8_t *bytes;   /* root, kv: a copy, to tell a retry from a rival */
     size_t len;
     bs_persist_fn cb;
     void *ctx;
@@ -114,11 +114,11 @@ int bs_read_local(struct bs *b, enum store_type type, const struct id *key, uint
         if (e && (e->flags & BS_E_PRESENT)) {
             /* The store lost or quarantined it: the leases stay so a good
              * copy can come back (repair, maintenance). */
-            bs_index_set_size(&b->ix, e, e->size,
-                              (uint8_t)((e->flags & ~BS_E_PRESENT) | BS_E_BAD));
+            bs_index_set_size(&b->ix, e, e->size, (uint8_t)((e->flags & ~BS_E_PRESENT) | BS_E_BAD));
             if (rc == -EBADMSG)
                 b->stats.reads_bad++;
-            LOG_W(b->lg, MOD, "a local copy %s", rc == -EBADMSG ? "failed its check" : "is missing");
+            LOG_W(b->lg, MOD, "a local copy %s",
+                  rc == -EBADMSG ? "failed its check" : "is missing");
         }
     }
     return rc;
@@ -206,8 +206,7 @@ static void sop_write_done(struct bs *b, void *ctx, int status)
 /* Would merging l[0..n) leave a lease that came in, live at now_s, as the
  * record of its owner (no record held or sent beats it; the same record
  * already held counts: a grant merged before the block arrived)? */
-static bool incoming_live(const struct bs_entry *e, const struct lease *l, size_t n,
-                          uint64_t now_s)
+static bool incoming_live(const struct bs_entry *e, const struct lease *l, size_t n, uint64_t now_s)
 {
     for (size_t i = 0; i < n; i++) {
         if (l[i].expiry_s <= now_s)
@@ -278,8 +277,7 @@ static int sop_started(struct bs *b, struct bs_sop *s)
 }
 
 static int store_content(struct bs *b, const struct id *key, const uint8_t *bytes, size_t len,
-                         const struct lease *l, size_t n, bool repair, bs_persist_fn cb,
-                         void *ctx)
+                         const struct lease *l, size_t n, bool repair, bs_persist_fn cb, void *ctx)
 {
     uint64_t now_s = bs_now_s(b);
     struct bs_entry *e = bs_index_find(&b->ix, STORE_CONTENT, key);
@@ -443,8 +441,7 @@ static int store_versioned(struct bs *b, enum store_type type, const struct id *
     e->version = version;
     if (type == STORE_KV)
         e->expiry_s = expiry;
-    bs_index_set_size(&b->ix, e, (uint32_t)len,
-                      (uint8_t)((e->flags & ~BS_E_BAD) | BS_E_WRITING));
+    bs_index_set_size(&b->ix, e, (uint32_t)len, (uint8_t)((e->flags & ~BS_E_BAD) | BS_E_WRITING));
     rc = bs_persist_write(b, type, key, bytes, len, sop_write_done, s);
     if (rc < 0) {
         rc = bs_persist_err(rc);
@@ -469,9 +466,9 @@ err_sop:
     return rc;
 }
 
-int bs_store_record(struct bs *b, enum store_type type, const struct id *key,
-                    const uint8_t *bytes, size_t len, const struct lease *l, size_t nleases,
-                    bool repair, bs_persist_fn cb, void *ctx)
+int bs_store_record(struct bs *b, enum store_type type, const struct id *key, const uint8_t *bytes,
+                    size_t len, const struct lease *l, size_t nleases, bool repair,
+                    bs_persist_fn cb, void *ctx)
 {
     struct lease *ok = NULL;
     size_t nok = 0;
@@ -562,8 +559,7 @@ struct lease *bs_msg_leases(const struct bs_msg *m)
     return l;
 }
 
-static void on_store(struct bs *b, const struct addr *from, uint64_t reqid,
-                     const struct bs_msg *m)
+static void on_store(struct bs *b, const struct addr *from, uint64_t reqid, const struct bs_msg *m)
 {
     struct store_reply *r = calloc(1, sizeof(*r));
     struct lease *l = bs_msg_leases(m);
@@ -608,8 +604,7 @@ static void on_get(struct bs *b, const struct addr *from, uint64_t reqid, const 
         return;
     }
     e = bs_index_find(&b->ix, (enum store_type)m->rtype, &m->key);
-    if (!e || !(e->flags & BS_E_PRESENT) ||
-        (e->type == STORE_KV && e->expiry_s <= bs_now_s(b))) {
+    if (!e || !(e->flags & BS_E_PRESENT) || (e->type == STORE_KV && e->expiry_s <= bs_now_s(b))) {
         bool bad = e && (e->flags & BS_E_BAD);
         bs_reply_failure(b, from, reqid, bad ? BS_ERR_BAD_BLOCK : BS_ERR_NOT_FOUND, NULL, v);
         return;
@@ -617,7 +612,7 @@ static void on_get(struct bs *b, const struct addr *from, uint64_t reqid, const 
     rc = bs_read_local(b, (enum store_type)m->rtype, &m->key, &bytes, &len);
     if (rc != 0) {
         bs_reply_failure(b, from, reqid,
-                         rc == -EBADMSG ? BS_ERR_BAD_BLOCK
+                         rc == -EBADMSG  ? BS_ERR_BAD_BLOCK
                          : rc == -ENOENT ? BS_ERR_NOT_FOUND
                                          : BS_ERR_STORE,
                          NULL, v);
@@ -664,8 +659,7 @@ int bs_server_check_target(struct bs *b, const struct addr *from, uint64_t reqid
     return -1;
 }
 
-static void on_locate(struct bs *b, const struct addr *from, uint64_t reqid,
-                      const struct bs_msg *m)
+static void on_locate(struct bs *b, const struct addr *from, uint64_t reqid, const struct bs_msg *m)
 {
     int v = chord_vnode_for_key(b->chord, &m->key);
     if (b->leaving) {
@@ -673,8 +667,7 @@ static void on_locate(struct bs *b, const struct addr *from, uint64_t reqid,
         return;
     }
     if (v < 0 || !chord_vnode_joined(b->chord, (unsigned)v)) {
-        bs_reply_failure(b, from, reqid, BS_ERR_WRONG_NODE, NULL,
-                         local_vnode_by_id(b, &m->target));
+        bs_reply_failure(b, from, reqid, BS_ERR_WRONG_NODE, NULL, local_vnode_by_id(b, &m->target));
         return;
     }
     struct bs_msg rep;
@@ -690,9 +683,7 @@ void bs_server_request(struct bs *b, const struct addr *from, uint64_t reqid,
                        const struct bs_msg *m)
 {
     switch (m->type) {
-    case BS_MSG_GET:
-        on_get(b, from, reqid, m);
-        break;
+    case BS_MSG_GET: on_get(b, from, reqid, m); break;
     case BS_MSG_PUT:
         if (m->rtype == STORE_ROOT) {
             if (bs_replay_seen(b, from, reqid))
@@ -710,20 +701,11 @@ void bs_server_request(struct bs *b, const struct addr *from, uint64_t reqid,
         else
             on_store(b, from, reqid, m);
         break;
-    case BS_MSG_LOCATE:
-        on_locate(b, from, reqid, m);
-        break;
-    case BS_MSG_LEASE:
-        bs_lease_on_request(b, from, reqid, m);
-        break;
-    case BS_MSG_LEASE_MERGE:
-        bs_lease_on_merge(b, from, reqid, m);
-        break;
-    case BS_MSG_ROOT_READ:
-        bs_root_on_read(b, from, reqid, m);
-        break;
-    default:
-        break;
+    case BS_MSG_LOCATE: on_locate(b, from, reqid, m); break;
+    case BS_MSG_LEASE: bs_lease_on_request(b, from, reqid, m); break;
+    case BS_MSG_LEASE_MERGE: bs_lease_on_merge(b, from, reqid, m); break;
+    case BS_MSG_ROOT_READ: bs_root_on_read(b, from, reqid, m); break;
+    default: break;
     }
 }
 

@@ -14,7 +14,7 @@ struct bs_xop {
     uint8_t kind, type;
     struct id key;
     uint64_t reqid;
-    bool rpc;   /* the request is out */
+    bool rpc; /* the request is out */
     bs_persist_fn done;
     void *ctx;
 };
@@ -71,9 +71,7 @@ static void xop_replied(struct bs *b, void *ctx, int status, uint16_t type, cons
         return;
     }
     switch (x->kind) {
-    case X_PUSH:
-        xop_finish(b, x, reply_code(type, p, len, BS_MSG_STORE_OK, &m));
-        return;
+    case X_PUSH: xop_finish(b, x, reply_code(type, p, len, BS_MSG_STORE_OK, &m)); return;
     case X_PULL:
         rc = reply_code(type, p, len, BS_MSG_GET_OK, &m);
         if (rc == 0 && (m.rtype != x->type || !id_eq(&m.key, &x->key)))
@@ -169,8 +167,8 @@ int bs_pull(struct bs *b, const struct addr *from, enum store_type type, const s
     return rc;
 }
 
-int bs_lease_exchange(struct bs *b, const struct addr *to, const struct id *key,
-                      bs_persist_fn done, void *ctx)
+int bs_lease_exchange(struct bs *b, const struct addr *to, const struct id *key, bs_persist_fn done,
+                      void *ctx)
 {
     struct bs_entry *e = bs_index_find(&b->ix, STORE_CONTENT, key);
     struct bs_msg m;

@@ -22,10 +22,10 @@
 
 #include "blockstore/internal.h"
 
-#define HB_NODES  8
-#define HB_T0     1000000ull
-#define HB_WALL0  1700000000000ull /* unix ms */
-#define HB_DAY_S  (24ull * 3600ull)
+#define HB_NODES   8
+#define HB_T0      1000000ull
+#define HB_WALL0   1700000000000ull /* unix ms */
+#define HB_DAY_S   (24ull * 3600ull)
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 struct hb_rec {

@@ -85,8 +85,8 @@ static void inject(struct hb_net *t, int to, const struct bs_msg *m, struct bs_m
     size_t len;
     addr_v4(&stranger, 10, 9, 9, 9, 4000);
     assert_int_equal(bs_msg_encode(m, f + FRAME_HEADER_SIZE, bs_msg_size(m), &len), 0);
-    struct frame_header h = {.version = FRAME_VERSION, .type = m->type, .request_id = 777,
-                             .length = (uint32_t)len};
+    struct frame_header h = {
+        .version = FRAME_VERSION, .type = m->type, .request_id = 777, .length = (uint32_t)len};
     frame_header_encode(&h, f);
     hb_flush(t);
     assert_int_equal(bs_input(t->n[to].b, &stranger, f, FRAME_HEADER_SIZE + len), 0);
@@ -363,9 +363,9 @@ static void test_lease_refusals(void **state)
         lease_sign(&own, &key, hb_wall_ms(t), hb_wall_s(t) + BS_LEASE_MAX_S + 3600, &l), 0);
     assert_int_equal(put_wait(t, 0, buf, len, &l), BS_ERR_NO_LEASE);
     /* Stamped far in the future. */
-    assert_int_equal(lease_sign(&own, &key, hb_wall_ms(t) + BS_LEASE_SKEW_MS + 60000,
-                                hb_wall_s(t) + 3600, &l),
-                     0);
+    assert_int_equal(
+        lease_sign(&own, &key, hb_wall_ms(t) + BS_LEASE_SKEW_MS + 60000, hb_wall_s(t) + 3600, &l),
+        0);
     assert_int_equal(put_wait(t, 0, buf, len, &l), BS_ERR_NO_LEASE);
     assert_int_equal(hb_holders(t, STORE_CONTENT, &key), 0);
     /* Bytes that are not a block. */
@@ -660,8 +660,8 @@ static void test_reclaim_and_tombstones(void **state)
         /* On disk: the reclaim records, after the removal. */
         unsigned reclaims = 0;
         for (size_t i = 0; i < t->n[set[j]].st.nl; i++)
-            reclaims += id_eq(&t->n[set[j]].st.l[i].key, &key) &&
-                        t->n[set[j]].st.l[i].l.expiry_s == 0;
+            reclaims +=
+                id_eq(&t->n[set[j]].st.l[i].key, &key) && t->n[set[j]].st.l[i].l.expiry_s == 0;
         assert_int_equal(reclaims, 2);
     }
     assert_int_equal(get_wait(t, c, STORE_CONTENT, &key), BS_ERR_NOT_FOUND);
@@ -697,8 +697,8 @@ static size_t make_kv(struct hb_net *t, const struct id *key, int64_t stamp_off,
 {
     size_t len;
     assert_int_equal(kv_encode(key, (uint64_t)((int64_t)hb_wall_ms(t) + stamp_off),
-                               (uint64_t)((int64_t)hb_wall_s(t) + ttl_s), 3, value,
-                               strlen(value), out, &len),
+                               (uint64_t)((int64_t)hb_wall_s(t) + ttl_s), 3, value, strlen(value),
+                               out, &len),
                      0);
     return len;
 }
@@ -761,8 +761,8 @@ static void test_input_refuses_garbage(void **state)
 
     hb_init(t, 1, 3);
     addr_v4(&from, 10, 9, 9, 9, 1);
-    struct frame_header h = {.version = FRAME_VERSION, .type = BS_MSG_GET, .request_id = 1,
-                             .length = 8};
+    struct frame_header h = {
+        .version = FRAME_VERSION, .type = BS_MSG_GET, .request_id = 1, .length = 8};
     frame_header_encode(&h, f);
     memset(f + FRAME_HEADER_SIZE, 0xee, 8);
     assert_int_equal(bs_input(t->n[0].b, &from, f, sizeof(f)), BS_ERR_MALFORMED);

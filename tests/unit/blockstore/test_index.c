@@ -44,8 +44,8 @@ static void test_order_and_find(void **state)
     struct bs_index ix;
     struct bs_entry *e;
     const uint8_t tops[] = {0x80, 0x10, 0xf0, 0x10, 0x44, 0x00, 0xff};
-    const uint8_t types[] = {STORE_CONTENT, STORE_KV, STORE_ROOT, STORE_CONTENT, STORE_KV,
-                             STORE_CONTENT, STORE_ROOT};
+    const uint8_t types[] = {STORE_CONTENT, STORE_KV,      STORE_ROOT, STORE_CONTENT,
+                             STORE_KV,      STORE_CONTENT, STORE_ROOT};
 
     assert_int_equal(bs_index_init(&ix), 0);
     for (size_t i = 0; i < N_ELEMS(tops); i++) {
@@ -114,8 +114,11 @@ static void test_ring_ranges(void **state)
     } cases[] = {
         {0x25, 0x55, 3, {0x30, 0x40, 0x50}},
         {0x20, 0x50, 3, {0x30, 0x40, 0x50}}, /* lo itself is outside */
-        {0x10, 0x10, 15, {0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0, 0xb0, 0xc0, 0xd0,
-                          0xe0, 0xf0, 0x10}}, /* (a, a] is the whole ring */
+        {0x10,
+         0x10,
+         15,
+         {0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0,
+          0x10}},                                  /* (a, a] is the whole ring */
         {0xd5, 0x25, 4, {0xe0, 0xf0, 0x10, 0x20}}, /* wraps past the end */
         {0xf0, 0x05, 0, {0}},                      /* nothing between */
         {0xf5, 0x10, 1, {0x10}},
@@ -321,8 +324,8 @@ static void test_digest_agrees(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_order_and_find),   cmocka_unit_test(test_ring_ranges),
-        cmocka_unit_test(test_accounting),       cmocka_unit_test(test_owner_usage),
+        cmocka_unit_test(test_order_and_find),    cmocka_unit_test(test_ring_ranges),
+        cmocka_unit_test(test_accounting),        cmocka_unit_test(test_owner_usage),
         cmocka_unit_test(test_lease_merge_rules), cmocka_unit_test(test_digest_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
