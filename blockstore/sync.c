@@ -334,11 +334,18 @@ struct sync_op *sync_op_from_ctx(struct bs_sync *s, void *ctx)
 
 static void round_run(struct bs_sync *s)
 {
+    uint64_t now = env_now(&s->b->env);
+    bool local = s->rounds == 0 || now - s->local_at >= SYNC_LOCAL_GAP_MS;
+
     s->rounds++;
     s->b->stats.sync_rounds++;
-    sync_expire_run(s);
+    if (local) {
+        s->local_at = now;
+        sync_expire_run(s);
+    }
     sync_pair_round(s);
-    sync_handoff_round(s);
+    if (local)
+        sync_handoff_round(s);
 }
 
 static uint64_t period_jittered(const struct bs_sync *s)

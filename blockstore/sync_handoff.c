@@ -47,9 +47,9 @@ static bool handoff_ready(const struct bs *b)
 
 static bool kept_range(const struct bs_sync *s, const struct id *key, struct id *end)
 {
+    uint64_t now = env_now(&s->b->env);
     for (size_t i = 0; i < s->nkept; i++)
-        if (s->kept[i].round + SYNC_KEPT_ROUNDS > s->rounds &&
-            id_in_oc(key, &s->kept[i].lo, &s->kept[i].hi)) {
+        if (s->kept[i].until > now && id_in_oc(key, &s->kept[i].lo, &s->kept[i].hi)) {
             *end = s->kept[i].hi;
             return true;
         }
@@ -63,9 +63,9 @@ static void kept_add(struct bs_sync *s, const struct id *lo, const struct id *hi
         at = s->nkept++;
     else
         for (size_t i = 1; i < SYNC_KEPT_MAX; i++)
-            if (s->kept[i].round < s->kept[at].round)
+            if (s->kept[i].until < s->kept[at].until)
                 at = i; /* the oldest goes */
-    s->kept[at] = (struct kept_range){*lo, *hi, s->rounds};
+    s->kept[at] = (struct kept_range){*lo, *hi, env_now(&s->b->env) + SYNC_KEPT_MS};
 }
 
 /* Moves the walk's cursor forward to `to`; passing the walk's start ends

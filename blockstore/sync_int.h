@@ -26,7 +26,10 @@
 #define SYNC_SCAN_MAX            65536
 #define SYNC_EXPIRE_MAX          1024 /* drops per round */
 #define SYNC_KEPT_MAX            64
-#define SYNC_KEPT_ROUNDS         6
+#define SYNC_KEPT_MS             60000 /* a range found to be ours is not located again */
+/* Expiry and handoff run at most this often: the rounds that follow
+ * updates and transfers come every SYNC_DEBOUNCE_MS. */
+#define SYNC_LOCAL_GAP_MS 1000
 /* Handoff waits until this node's view of its neighbours has not changed
  * for this long: while a join or a failure propagates, a location another
  * node gives may be stale and leave this node out of a replica set it is
@@ -95,7 +98,7 @@ struct hkey {
 
 struct kept_range {
     struct id lo, hi;
-    uint64_t round;
+    uint64_t until; /* env now_ms */
 };
 
 struct handoff {
@@ -133,6 +136,7 @@ struct bs_sync {
     struct kept_range kept[SYNC_KEPT_MAX];
     size_t nkept;
     struct id expire_cursor;
+    uint64_t local_at; /* when expiry and handoff last ran */
     struct {
         struct addr a;
         uint64_t until;
