@@ -168,6 +168,8 @@ struct bs_config {
     uint32_t rpc_tries;
     uint32_t sync_period_ms; /* 0: no periodic maintenance (unit tests) */
 };
+/* k = 3, 1 GiB donated, no owner cap, BS_RPC_TIMEOUT_MS x BS_RPC_TRIES,
+ * maintenance every BS_SYNC_PERIOD_MS. */
 void bs_config_default(struct bs_config *cfg);
 
 struct bs;
