@@ -27,5 +27,6 @@ int cmd_lookup(int argc, char **argv);  /* past.c */
 int cmd_reclaim(int argc, char **argv); /* past.c */
 int cmd_renew(int argc, char **argv);   /* past.c */
 int cmd_kv(int argc, char **argv);      /* kv_cmd.c */
+int cmd_root(int argc, char **argv);    /* root_cmd.c */
 
 #endif

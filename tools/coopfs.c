@@ -23,6 +23,7 @@ static const struct subcommand subcommands[] = {
     {"reclaim", cmd_reclaim, "give up your lease on a file's blocks"},
     {"renew", cmd_renew, "extend your lease on a file's blocks"},
     {"kv", cmd_kv, "put or get a value through the node's DHT API"},
+    {"root", cmd_root, "read or write an owner's signed root (version, payload)"},
     {"sim", cmd_sim, "Chord experiments in the simulator: paths, balance, churn"},
 };
 
