@@ -32,7 +32,9 @@
 void store_log_rec_encode(uint8_t out[STORE_LOG_REC_LEN], const struct id *key,
                           const struct lease *l);
 
-/* How the writer makes a batch durable (store_writer.c explains). */
+/* How the writer may make a batch durable (store_writer.c explains):
+ * FILES only ever fsyncs files and directories; FS also uses syncfs() for
+ * batches that would need many fsyncs. */
 enum store_sync_mode { STORE_SYNC_FILES = 0, STORE_SYNC_FS = 1 };
 /* For tests: the form to use, set right after store_open. */
 void store_set_sync_mode(struct store *st, enum store_sync_mode mode);

@@ -15,26 +15,31 @@
  * Phase 1 runs in chunks of STORE_OPEN_FILES temporaries so a large batch
  * never holds more file descriptors than that.
  *
- * The two barriers come in two forms (st->sync_mode):
- *   STORE_SYNC_FS     one syncfs() each: two device flushes per batch,
- *                     however many files and directories it touched;
- *   STORE_SYNC_FILES  fdatasync() of each temporary in 2; in 5, fdatasync of
- *                     leases.log and fsync() of each touched directory.
+ * The two barriers come in two forms:
+ *   per file  fdatasync() of each temporary in 2; in 5, fdatasync of
+ *             leases.log and fsync() of each touched directory;
+ *   syncfs    one syncfs() each: two device flushes per batch, however
+ *             many files and directories it touched.
  * The 256 fan-out directories of blocks/ mean a batch of n content blocks
  * touches nearly n directories, and on the development machine (ext4 on a
  * virtio disk) every fsync costs a device flush of 1-4 ms, so the per-file
  * form costs about 2n flushes a batch. Measured with 400 durable 256 KiB
  * writes (a loaded, noisy machine; ranges over three runs):
  *                      1 in flight      8 in flight      32 in flight
- *   STORE_SYNC_FILES   29-265 MB/s      36-334 MB/s      30-287 MB/s
- *   STORE_SYNC_FS      94-332 MB/s     160-821 MB/s     176-982 MB/s
- * syncfs() is clearly faster once writes share batches (2-8x), so it is the
- * default. Its costs: it also flushes whatever else is dirty on that file
- * system (a node's data directory is best on a file system of its own),
- * and before Linux 5.8 it did not report writeback errors at all, so on an
- * older kernel the store uses the per-file form (store_open decides).
- * With syncfs(), a writeback error anywhere on the file system since the
- * store opened fails the store: conservative, never silent.
+ *   per file           29-291 MB/s      31-442 MB/s      30-287 MB/s
+ *   syncfs             35-332 MB/s     160-821 MB/s     176-982 MB/s
+ * syncfs() wins clearly (2-8x) once writes share batches; for a batch of
+ * one write the two cost the same flushes on paper, but syncfs() also
+ * pays for whatever else is dirty on the file system, and with other
+ * programs writing it measured up to 4x slower there (62 against 290
+ * MB/s). So a batch uses syncfs() when the
+ * per-file form would need SYNCFS_FROM syncs or more, else the per-file
+ * form. Before Linux 5.8 syncfs() did not report writeback errors at all,
+ * so on an older kernel the store always uses the per-file form
+ * (st->sync_mode, decided by store_open). With syncfs(), a writeback error
+ * anywhere on the file system since the store opened fails the store:
+ * conservative, never silent. A node's data directory is best on a file
+ * system of its own.
  *
  * Errors. ENOSPC (or EDQUOT) while making a temporary file fails that write
  * alone with -ENOSPC; the temporary is removed and the store goes on. Any
@@ -55,6 +60,7 @@
 #include <unistd.h>
 
 #define STORE_OPEN_FILES 64 /* temporaries open at once in a batch */
+#define SYNCFS_FROM      4  /* per-file syncs a batch needs before syncfs() pays */
 
 static bool is_nospace(int err)
 {
@@ -71,6 +77,7 @@ struct batch {
     struct store *st;
     bool touched[DIR_COUNT];
     bool logged;           /* records went to leases.log */
+    bool syncfs;           /* this batch's barriers are syncfs() */
     const char *fail_what; /* the first fatal error, for the log */
     int fail_err;
 };
@@ -194,7 +201,7 @@ static int batch_tmp_files(struct batch *b, struct store_op *ops)
         for (op = chunk; op != end; op = op->next) {
             if (op->kind != STORE_OP_WRITE || op->fd < 0)
                 continue;
-            if (!err && op->status == 0 && st->sync_mode == STORE_SYNC_FILES) {
+            if (!err && op->status == 0 && !b->syncfs) {
                 int e = store_fdatasync(st, op->fd);
                 if (e && is_nospace(-e)) {
                     /* Only a temporary is lost; nothing acknowledged depends on it. */
@@ -214,7 +221,7 @@ static int batch_tmp_files(struct batch *b, struct store_op *ops)
             return err;
         chunk = end;
     }
-    if (st->sync_mode == STORE_SYNC_FS && any_write(ops)) {
+    if (b->syncfs && any_write(ops)) {
         int err = store_syncfs(st);
         if (err) {
             batch_fail(b, "syncfs after writing the temporary files", -err);
@@ -367,7 +374,7 @@ static int batch_log(struct batch *b, struct store_op *ops)
     }
     st->log_size += total;
     b->logged = true;
-    if (st->sync_mode == STORE_SYNC_FS)
+    if (b->syncfs)
         return 0; /* phase 5's syncfs covers it */
     err = store_fdatasync(st, st->log_fd);
     if (err)
@@ -382,7 +389,7 @@ static int batch_dirs(struct batch *b)
 
     if (st->no_sync)
         return 0;
-    if (st->sync_mode == STORE_SYNC_FS) {
+    if (b->syncfs) {
         bool any = b->logged;
         for (int i = 0; i < DIR_COUNT && !any; i++)
             any = b->touched[i];
@@ -421,6 +428,28 @@ static int batch_dirs(struct batch *b)
     return 0;
 }
 
+/* How many fsyncs the per-file form would make for ops: one per written
+ * file, one per directory touched, one for the log. */
+static unsigned per_file_syncs(const struct store_op *ops)
+{
+    bool dirs[DIR_COUNT] = {false}, log = false;
+    unsigned n = 0;
+
+    for (; ops; ops = ops->next) {
+        if (ops->kind == STORE_OP_LEASE ||
+            (ops->kind == STORE_OP_REMOVE && ops->type == STORE_CONTENT))
+            log = true;
+        if (ops->kind == STORE_OP_LEASE)
+            continue;
+        if (ops->kind == STORE_OP_WRITE)
+            n++;
+        int d = dir_index((enum store_type)ops->type, &ops->key);
+        n += !dirs[d];
+        dirs[d] = true;
+    }
+    return n + log;
+}
+
 static void batch_run(struct store *st, struct store_op *ops)
 {
     struct batch b;
@@ -429,6 +458,7 @@ static void batch_run(struct store *st, struct store_op *ops)
 
     memset(&b, 0, sizeof(b));
     b.st = st;
+    b.syncfs = st->sync_mode == STORE_SYNC_FS && per_file_syncs(ops) >= SYNCFS_FROM;
     if (atomic_load(&st->failed)) {
         err = -EIO;
     } else {
