@@ -13,9 +13,9 @@
  * the file is written, fsynced, renamed into place and its directory
  * fsynced. Writes are done by a writer thread that takes every write queued
  * so far as one batch: it writes all their temporary files, makes them
- * durable (one syncfs(), or an fdatasync per file on kernels before 5.8),
- * renames, then makes the names durable once per batch (one syncfs(), or
- * an fsync of each touched directory) (group commit), so that concurrent
+ * durable (an fdatasync per file, or one syncfs() for a larger batch),
+ * renames, then makes the names durable once per batch (an fsync of each
+ * touched directory, or one syncfs()) (group commit), so that concurrent
  * puts share the cost of the syncs. A crash at any instant leaves each
  * block either absent or complete: tmp/ is emptied at open, and every file
  * is checked at open (content: SHA-256 equals its name; root: signature and
