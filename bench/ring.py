@@ -285,7 +285,7 @@ class Cluster:
         n = Node(i, self.ip_for(i), os.path.join(self.tmp, f"n{i:03d}"),
                  os.path.join(self.tmp, "logs", f"n{i:03d}.log"))
         cmd = [self.exe, "node", "--data", n.data, "--listen", f"{n.ip}:{self.args.port}",
-               "--vnodes", str(self.args.vnodes)]
+               "--api", f"{n.ip}:0", "--vnodes", str(self.args.vnodes)]
         for j in joins:
             cmd += ["--join", j]
         if http:

@@ -81,7 +81,6 @@ int node_store_start(struct net_node *n)
                                  .remove = persist_remove,
                                  .lease_append = persist_lease_append,
                                  .read = persist_read};
-    struct store_open_stats os;
     struct bs_stats st;
     int rc;
 
@@ -110,15 +109,11 @@ int node_store_start(struct net_node *n)
         return rc;
     }
     store_scan(n->store, on_scanned, n->bs);
-    store_get_open_stats(n->store, &os);
     bs_get_stats(n->bs, &st);
     LOG_I(&n->lg, MOD,
-          "store %s: %llu records, %llu of %llu bytes used; %llu files checked, %llu "
-          "quarantined, %llu unfinished writes removed",
-          n->store_path, (unsigned long long)(st.blocks + st.roots + st.kvs),
-          (unsigned long long)st.used, (unsigned long long)cfg->capacity,
-          (unsigned long long)os.checked, (unsigned long long)os.quarantined,
-          (unsigned long long)os.tmp_removed);
+          "store: %llu records held, %.1f of %.1f MiB donated in use (%u copies of each block)",
+          (unsigned long long)(st.blocks + st.roots + st.kvs), (double)st.used / 1048576.0,
+          (double)cfg->capacity / 1048576.0, bcfg.replicas);
     if (st.used > cfg->capacity)
         LOG_W(&n->lg, MOD,
               "the store holds more than --capacity: it refuses new blocks until maintenance "

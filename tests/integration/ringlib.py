@@ -355,7 +355,9 @@ class Node:
     # -- process
 
     def argv(self):
+        # Every node its own DHT API port: the default one is taken by the first.
         a = [COOPFS, "node", "--data", self.dir, "--listen", f"{self.host}:0",
+             "--api", f"{self.host}:0",
              "--vnodes", str(self.vnodes), "--log-level", self.log_level]
         for j in self.join:
             a += ["--join", j.addr if isinstance(j, Node) else j]
