@@ -261,8 +261,16 @@ static size_t lease_first(const struct store *st, const struct id *key)
     return lo;
 }
 
+static int id_qsort_cmp(const void *a, const void *b)
+{
+    return id_cmp(a, b);
+}
+
 size_t store_scan(struct store *st, store_each_fn each, void *ctx)
 {
+    struct id *have = NULL;
+    size_t nhave = 0, reported = 0;
+
     for (size_t i = 0; i < st->nfound; i++) {
         const struct store_found *f = &st->found[i];
         size_t first = 0, n = 0;
@@ -273,8 +281,37 @@ size_t store_scan(struct store *st, store_each_fn each, void *ctx)
                 n++;
         }
         each(ctx, (enum store_type)f->type, &f->key, f->size, n ? &st->leases[first] : NULL, n);
+        reported++;
     }
-    return st->nfound;
+    /* Lease records whose block has no file: a tombstone the server keeps
+     * so a replayed old grant cannot bring a reclaimed block back, or a
+     * block that was quarantined and is to be fetched again. Reported with
+     * size 0 (see bs_load). */
+    for (size_t i = 0; i < st->nfound; i++)
+        if (st->found[i].type == STORE_CONTENT)
+            nhave++;
+    if (nhave) {
+        have = malloc(nhave * sizeof(*have));
+        if (!have)
+            return reported; /* the server relearns them from its peers */
+        nhave = 0;
+        for (size_t i = 0; i < st->nfound; i++)
+            if (st->found[i].type == STORE_CONTENT)
+                have[nhave++] = st->found[i].key;
+        qsort(have, nhave, sizeof(*have), id_qsort_cmp);
+    }
+    for (size_t first = 0; first < st->nleases;) {
+        size_t n = 1;
+        while (first + n < st->nleases && id_eq(&st->lease_keys[first + n], &st->lease_keys[first]))
+            n++;
+        if (!have || !bsearch(&st->lease_keys[first], have, nhave, sizeof(*have), id_qsort_cmp)) {
+            each(ctx, STORE_CONTENT, &st->lease_keys[first], 0, &st->leases[first], n);
+            reported++;
+        }
+        first += n;
+    }
+    free(have);
+    return reported;
 }
 
 void store_get_open_stats(const struct store *st, struct store_open_stats *out)

@@ -74,7 +74,9 @@ void store_close(struct store *st);
 
 /* What open found, for the block server's index: called once per file
  * that passed its checks, with its lease records (content blocks only; n
- * may be 0). Reports the state at open, not later writes. The leases array
+ * may be 0), then once per content key that has lease records but no file,
+ * with size 0 (a tombstone kept after a reclaim, or a block quarantined
+ * that its peers will restore). Reports the state at open, not later writes. The leases array
  * is valid during the call only. Returns the number of entries. */
 typedef void (*store_each_fn)(void *ctx, enum store_type type, const struct id *key,
                               uint32_t size, const struct lease *leases, size_t nleases);

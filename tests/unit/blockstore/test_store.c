@@ -931,6 +931,44 @@ static void test_lease_log_compacted_while_running(void **state)
     free(ls);
 }
 
+/* A reclaimed block leaves its lease records without a file (a tombstone,
+ * bs_drop): scan reports them with size 0 so the server keeps refusing a
+ * replayed older grant after a restart. */
+static void test_scan_reports_tombstones(void **state)
+{
+    struct fx *f = *state;
+    struct id kc, kt;
+    size_t lc, lt;
+    struct sig_key a;
+    struct lease grant, reclaim;
+
+    make_content(70, 500, buf_a, &lc, &kc);
+    make_content(71, 500, buf_b, &lt, &kt);
+    make_sig_key(70, &a);
+    assert_int_equal(lease_sign(&a, &kc, 10, 900, &grant), 0);
+    assert_int_equal(lease_sign(&a, &kt, 20, 0, &reclaim), 0);
+    assert_int_equal(store_write(f->st, STORE_CONTENT, &kc, buf_a, lc, 1), 0);
+    assert_int_equal(store_lease_append(f->st, &kc, &grant, 1, 2), 0);
+    /* kt: its block was removed, then its reclaim record appended again. */
+    assert_int_equal(store_lease_append(f->st, &kt, &reclaim, 1, 3), 0);
+    for (uint64_t t = 1; t <= 3; t++)
+        assert_int_equal(wait_one(f, t), 0);
+    fx_reopen(f);
+
+    struct scan_res r = {0};
+    assert_int_equal(store_scan(f->st, on_scan, &r), 2);
+    const struct scan_ent *e = scan_find(&r, STORE_CONTENT, &kc);
+    assert_non_null(e);
+    assert_int_equal(e->size, lc);
+    assert_int_equal(e->nleases, 1);
+    e = scan_find(&r, STORE_CONTENT, &kt);
+    assert_non_null(e);
+    assert_int_equal(e->size, 0);
+    assert_int_equal(e->nleases, 1);
+    assert_int_equal(e->leases[0].expiry_s, 0);
+    assert_int_equal(e->leases[0].stamp_ms, 20);
+}
+
 static void test_used_exact(void **state)
 {
     struct fx *f = *state;
@@ -1242,6 +1280,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lease_log_compacted_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_used_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_reports_tombstones, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_is_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sync_mode, setup, teardown),
