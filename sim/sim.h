@@ -181,7 +181,17 @@ size_t sim_memory_bytes(const struct sim *s);
  * chord and bs and hands them every record that survived (bs_load, with
  * its leases) before the node rejoins; a record damaged with
  * sim_corrupt_record is left out, as the real store's check at open
- * quarantines it. Reads are synchronous and return copies. */
+ * quarantines it. Reads are synchronous and return copies.
+ *
+ * Scenarios call the bs of a node directly (sim_node_bs): whatever the
+ * call arms is scheduled before the next event runs. Its completion
+ * callbacks run inside simulator events, so they must not crash, restart
+ * or add nodes, nor free the sim: record the outcome and act between
+ * events (sim_run_until stops as soon as a condition holds). A crash
+ * (and sim_free) fails the node's client operations with -ECANCELED,
+ * their callbacks running while the sim is still whole.
+ * COOPFS_SIM_BS_TRACE=1 prints every block-store frame delivered or lost
+ * to stderr. */
 
 #define SIM_WALL_EPOCH_MS 1700000000000ull /* wall clock at virtual time 0 */
 

@@ -2,29 +2,38 @@
  * simulator: replication, maintenance and root compare-and-swap under
  * faults.
  *
- *   churn        24 nodes, k = 3, 200 leased blocks; crashes, restarts and
- *                joins for three minutes over a network losing 5% of the
- *                frames; after the heal every block is back to k holders
- *                and a get from a random node returns the very bytes put.
- *   no_loss      200 seeds of small rings (10-16 nodes, 30 blocks, short
- *                maintenance rounds): crashes of up to k-1 members of a
- *                true replica set at once, one maintenance round apart,
+ *   replay       one seed of no_loss and one race, each run twice: the
+ *                same trace hash and event count.
+ *   churn        24 nodes, k = 3, 200 leased blocks; crashes (never two
+ *                within four maintenance rounds), restarts and joins for
+ *                three minutes over a network losing 5% of the frames,
+ *                with puts meanwhile; after the heal every acknowledged
+ *                block is back to k holders and a get from a random node
+ *                returns the very bytes put.
+ *   no_loss      200 seeds of small rings (10-16 nodes, 30 blocks, 2 s
+ *                maintenance rounds): six rounds of crashes of up to k-1
+ *                members of a true replica set at once, each followed by
+ *                a return to k copies and at least a round plus slack,
  *                restarted or not; no acknowledged block may be lost.
+ *   corrupt      damaged copies: found on read and repaired, or left out
+ *                at a restart and restored by maintenance.
+ *   cas_race     two writers racing compare-and-swap on one root block
+ *                over a lossy, reordering network, 50 seeds; the recorded
+ *                history must be linearizable (see check_race).
+ *   cas_race_crash  the same, 10 seeds, each with a crash of a member of
+ *                the root's replica set during the race.
  *   partition    16 nodes split in two; puts on both sides; after the heal
  *                every acknowledged block is retrievable and back to k.
- *   cas_race     two writers racing compare-and-swap on one root block
- *                over a lossy, reordering network, 50 seeds, some with a
- *                crash of a replica-set member during the race; the
- *                recorded history must be linearizable (see check_race).
  *
  * Each scenario prints its seed; every failure names the seed and the
- * virtual time. COOPFS_SIM_SEED sets the file's base seed, COOPFS_SIM_ONLY
- * runs one seed of a loop (any seed, as the failure names it);
- * COOPFS_SIM_SEEDS changes the
- * number of seeds of no_loss, COOPFS_SIM_RACES that of cas_race,
- * COOPFS_SIM_TEST (a glob) runs only the matching tests, and
- * COOPFS_SIM_HISTORY=1 prints each race's history. COOPFS_SIM_BS_TRACE=1
- * makes the simulator print every block-store frame delivered or lost.
+ * virtual time. COOPFS_SIM_SEED sets the file's base seed; a failing seed
+ * of a loop replays alone with the COOPFS_SIM_TEST and COOPFS_SIM_ONLY its
+ * message names. COOPFS_SIM_SEEDS changes the number of seeds of no_loss,
+ * COOPFS_SIM_RACES that of cas_race (a fifth of it with crashes),
+ * COOPFS_SIM_TEST (a cmocka glob: * and ?) runs only the matching tests,
+ * COOPFS_SIM_HISTORY=1 prints each race's history, and
+ * COOPFS_SIM_BS_TRACE=1 makes the simulator print every block-store frame
+ * delivered or lost.
  *
  * Callbacks of the block store run inside simulator events, so these
  * scenarios never crash nodes or start operations from a callback: they
@@ -641,16 +650,10 @@ static void test_blocks_partition(void **state)
     uint8_t group[64];
     const size_t per_side = 20;
 
-    /* Held back until it passes: a get right after the heal trusts a
-     * location cached (BS_CACHE_TTL_MS) during the partition, asks three
-     * nodes that are not the replica set and fails with "not found"
-     * without a fresh lookup (blockstore/client.c; seed 394754).
-     * COOPFS_SIM_ALL=1 runs it. */
-    if (simtest_env_u64("COOPFS_SIM_ALL", 0) != 1) {
-        printf("# skipped: known blockstore bug (stale location after a heal); "
-               "COOPFS_SIM_ALL=1 runs it\n");
-        skip();
-    }
+    /* Found: a get right after the heal trusted a location cached during
+     * the partition, asked three nodes that were not the replica set and
+     * failed with "not found" without a fresh lookup (seed 394754;
+     * blockstore/client.c, fixed in c0a20df). */
     config(&cfg, g_base + 2, 5000);
     struct sim *s = simtest_start(state, &cfg, g_base, "16 nodes split in two");
     simtest_grow_paced(s, 16);
@@ -1180,7 +1183,7 @@ static void run_races(void **state, uint64_t first, uint64_t n, bool crash)
         if (!simtest_try(race_seed, &x, msg, sizeof(msg))) {
             printf("# FAIL seed %" PRIu64 " (alone: COOPFS_SIM_TEST=test_blocks_cas_race%s "
                    "COOPFS_SIM_ONLY=%" PRIu64 "): %s\n",
-                   x.seed, x.crash ? "_crash COOPFS_SIM_ALL=1" : "", x.seed, msg);
+                   x.seed, x.crash ? "_crash" : "", x.seed, msg);
             if (failed++ == 0)
                 snprintf(first_msg, sizeof(first_msg), "seed %" PRIu64 ": %s", x.seed, msg);
             continue;
@@ -1203,21 +1206,11 @@ static void test_blocks_cas_race(void **state)
 
 static void test_blocks_cas_race_crash(void **state)
 {
-    /* Held back until it passes: when the primary crashes after storing a
-     * root on a majority but before answering, the client starts the put
-     * over with a fresh lookup (a new request to the new primary), which
-     * finds a later version and reports BS_ERR_CONFLICT, "nothing was
-     * written", for a write that is in the chain (blockstore/client.c,
-     * retry_or_fail: after a started-over attempt a conflict can only
-     * mean INDETERMINATE). 3 of 50 seeds fail, e.g. 400774
-     * (COOPFS_SIM_TEST=test_blocks_cas_race_crash COOPFS_SIM_ALL=1
-     * COOPFS_SIM_ONLY=400774 COOPFS_SIM_HISTORY=1: op 3).
-     * COOPFS_SIM_ALL=1 runs it. */
-    if (simtest_env_u64("COOPFS_SIM_ALL", 0) != 1) {
-        printf("# skipped: known blockstore bug (a conflict after a started-over root put); "
-               "COOPFS_SIM_ALL=1 runs it\n");
-        skip();
-    }
+    /* Found: when the primary crashed after storing a root on a majority
+     * but before answering, the client started the put over (a new
+     * request to the new primary), found a later version and reported
+     * BS_ERR_CONFLICT for a write that was in the chain (seed 400774,
+     * op 3; blockstore/client.c, fixed in c0a20df). */
     run_races(state, g_base + 6000, simtest_env_u64("COOPFS_SIM_RACES", 50) / 5, true);
 }
 
