@@ -439,6 +439,14 @@ static void on_check_scan(void *ctx, enum store_type type, const struct id *key,
         return;
     }
     assert_int_equal(type, STORE_CONTENT);
+    if (size == 0) {
+        /* Lease records whose block has no file (its write never finished,
+         * or it was removed and leases came after): reported for the block
+         * server's tombstones. The records must still be whole. */
+        for (size_t i = 0; i < nleases; i++)
+            assert_true(lease_verify(&leases[i], key));
+        return;
+    }
     s->content++;
     struct blk *b = model_find(s->md, key, false);
     if (!b || b->state == ST_GONE) {
