@@ -2,23 +2,38 @@
  * HELLO a peer sends first (net/hello.c) and the control protocol's
  * messages (net/ctl_codec.c).
  *
- * The first input byte chooses the decoder (its value modulo 4):
+ * The first input byte chooses the decoder (its value modulo 9; 0..3 are
+ * numbered as when there were only those, so old inputs keep their
+ * meaning):
  *   0  net_hello_decode          the rest of the input is the payload
  *   1  ctl_lookup_req_decode     the rest of the input is the payload
  *   2  ctl_lookup_reply_decode   the rest of the input is the payload
  *   3  ctl_error_decode          the second byte chooses msg_size (below),
  *                                the rest is the payload
+ *   4  ctl_bs_reply_decode       the rest of the input is the payload
+ *   5  ctl_block_put_decode      (1210) the rest of the input is the payload
+ *   6  ctl_block_get_decode      (1211) the rest of the input is the payload
+ *   7  ctl_root_put_decode       (1212) the rest of the input is the payload
+ *   8  ctl_lease_decode          (1213) the rest of the input is the payload
  *
  * For any input, decoding must not crash or read out of bounds (the payload
  * is copied to a heap block of exactly its size, so ASan sees any read past
  * it). When it decodes, the value must encode again, the encoding must
- * decode to the same value, and for HELLO and the lookup messages the
- * encoding must be the payload itself (one spelling per value).
+ * decode to the same value, and for every message but an error the
+ * encoding must be the payload itself (one spelling per value), except
+ * that a block reply's reason comes back with its control characters
+ * replaced by '?'.
  *
  * ctl_error_decode writes into a heap block of exactly msg_size bytes; the
  * message must be NUL-terminated inside it, no longer than the payload's
  * text, free of control characters (C0, DEL, and C1 as UTF-8), and equal to
  * the payload's text apart from those.
+ *
+ * The block messages (4..8) are checked further: a decoder that fails
+ * leaves its out-parameters alone, none writes into its input, views it
+ * returns (the record of a put, a reply's bytes) lie inside the payload at
+ * their place, and the encoders write into a heap block of exactly the
+ * encoding's size and refuse (return 0) a buffer one byte shorter.
  *
  * Any violation calls abort(), which libFuzzer reports as a crash and saves
  * the input.
@@ -30,10 +45,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blockstore/store.h"
 #include "net/control.h"
 #include "net/peers.h"
 
-enum { SEL_HELLO, SEL_LOOKUP_REQ, SEL_LOOKUP_REPLY, SEL_ERROR, SEL_N };
+/* Append new selectors at the end: the committed corpus names these by
+ * number. */
+enum {
+    SEL_HELLO,
+    SEL_LOOKUP_REQ,
+    SEL_LOOKUP_REPLY,
+    SEL_ERROR,
+    SEL_BS_REPLY,
+    SEL_BLOCK_PUT,
+    SEL_BLOCK_GET,
+    SEL_ROOT_PUT,
+    SEL_LEASE,
+    SEL_N
+};
 
 /* Larger than any encoding here: an error is 4 + CTL_ERROR_MAX bytes. */
 static uint8_t enc1[4 + CTL_ERROR_MAX + 64], enc2[sizeof(enc1)];
@@ -197,6 +226,239 @@ out:
     free(m2);
 }
 
+/* ---- block requests (1210..1213) and their reply ----
+ * KV_PUT (1214) is a bare kv record: fuzz_block's kv_parse covers it. */
+
+static const uint8_t SENTINEL = 0xa5;
+
+/* Was the object left as the harness filled it (all SENTINEL)? */
+static bool untouched(const void *obj, size_t n)
+{
+    const uint8_t *b = obj;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != SENTINEL)
+            return false;
+    return true;
+}
+
+/* A heap block of exactly n bytes (1 for n == 0), so that ASan reports an
+ * encoder writing past the length it returns. */
+static uint8_t *exact(size_t n)
+{
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b)
+        fail("out of memory");
+    return b;
+}
+
+/* The encoder's cap edge: with cap n the encoding must be n bytes, with n -
+ * 1 it must be refused (0). enc(ctx, buf, cap) is the encoder. */
+static uint8_t *encode_exact(size_t (*enc)(const void *ctx, uint8_t *buf, size_t cap),
+                             const void *ctx, size_t n, const char *what)
+{
+    uint8_t *b = exact(n);
+    if (enc(ctx, b, n) != n) {
+        fprintf(stderr, "fuzz_net_msg: %s: ", what);
+        fail("a decoded value does not encode to the payload's length");
+    }
+    if (n > 0) {
+        uint8_t *s = exact(n - 1);
+        if (enc(ctx, s, n - 1) != 0) {
+            fprintf(stderr, "fuzz_net_msg: %s: ", what);
+            fail("an encoder wrote into a buffer one byte too small");
+        }
+        free(s);
+    }
+    return b;
+}
+
+/* ctl_bs_reply: i32 status | key [32] | u8 copies | u64 version | u16 n
+ * | reason [n] | u32 length | bytes */
+#define BS_REPLY_REASON_OFF (4 + ID_BYTES + 1 + 8 + 2)
+
+static size_t enc_bs_reply(const void *ctx, uint8_t *buf, size_t cap)
+{
+    return ctl_bs_reply_encode(ctx, buf, cap);
+}
+
+static void fuzz_bs_reply(const uint8_t *p, size_t len)
+{
+    struct ctl_bs_reply r1, r2;
+
+    memset(&r1, SENTINEL, sizeof(r1));
+    if (ctl_bs_reply_decode(p, len, &r1) != 0) {
+        if (!untouched(&r1, sizeof(r1)))
+            fail("a block reply that does not decode was written out");
+        return;
+    }
+    if (r1.status > 0 || r1.status < -9999)
+        fail("block reply decoded a status out of range");
+    size_t rl = strnlen(r1.reason, sizeof(r1.reason));
+    if (rl == sizeof(r1.reason))
+        fail("block reply's reason is not NUL-terminated");
+    if (len < BS_REPLY_REASON_OFF ||
+        rl != ((size_t)p[BS_REPLY_REASON_OFF - 2] << 8 | p[BS_REPLY_REASON_OFF - 1]))
+        fail("block reply's reason is not as long as the payload says");
+    for (size_t i = 0; i < rl; i++)
+        if ((unsigned char)r1.reason[i] < 0x20 || r1.reason[i] == 0x7f)
+            fail("block reply's reason contains a control character");
+    for (size_t i = 0; i < rl; i++) {
+        uint8_t c = p[BS_REPLY_REASON_OFF + i];
+        if ((uint8_t)r1.reason[i] != c && !(r1.reason[i] == '?' && (c < 0x20 || c == 0x7f)))
+            fail("block reply's reason differs from the payload's");
+    }
+    size_t boff = BS_REPLY_REASON_OFF + rl + 4;
+    if (boff + r1.len != len || (r1.len == 0) != (r1.bytes == NULL) ||
+        (r1.len && r1.bytes != p + boff))
+        fail("block reply's bytes are not the rest of the payload");
+
+    /* The same bytes, but for the reason's control characters. */
+    uint8_t *e1 = encode_exact(enc_bs_reply, &r1, len, "block reply");
+    for (size_t i = 0; i < len; i++)
+        if (e1[i] != p[i] &&
+            !(i >= BS_REPLY_REASON_OFF && i < BS_REPLY_REASON_OFF + rl && e1[i] == '?'))
+            fail("block reply re-encodes to other bytes");
+    if (ctl_bs_reply_decode(e1, len, &r2) != 0)
+        fail("a re-encoded block reply does not decode");
+    if (r1.status != r2.status || !id_eq(&r1.key, &r2.key) || r1.copies != r2.copies ||
+        r1.version != r2.version || strcmp(r1.reason, r2.reason) != 0 || r1.len != r2.len ||
+        (r1.len && memcmp(r1.bytes, r2.bytes, r1.len) != 0))
+        fail("block reply differs after a round trip");
+    uint8_t *e2 = encode_exact(enc_bs_reply, &r2, len, "block reply");
+    if (memcmp(e1, e2, len) != 0)
+        fail("re-encoding a block reply is not stable");
+    free(e1);
+    free(e2);
+}
+
+struct put_args {
+    struct lease l;
+    uint64_t expect;
+    struct id key;
+    uint8_t type;
+    const uint8_t *bytes;
+    size_t blen;
+};
+
+static size_t enc_block_put(const void *ctx, uint8_t *buf, size_t cap)
+{
+    const struct put_args *a = ctx;
+    return ctl_block_put_encode(&a->l, a->bytes, a->blen, buf, cap);
+}
+
+static size_t enc_block_get(const void *ctx, uint8_t *buf, size_t cap)
+{
+    const struct put_args *a = ctx;
+    return ctl_block_get_encode(a->type, &a->key, buf, cap);
+}
+
+static size_t enc_root_put(const void *ctx, uint8_t *buf, size_t cap)
+{
+    const struct put_args *a = ctx;
+    return ctl_root_put_encode(a->expect, a->bytes, a->blen, buf, cap);
+}
+
+static size_t enc_lease(const void *ctx, uint8_t *buf, size_t cap)
+{
+    const struct put_args *a = ctx;
+    return ctl_lease_encode(&a->key, &a->l, buf, cap);
+}
+
+/* Decodes with sentinels in every out-parameter; on failure they must be
+ * untouched. */
+static void fuzz_block_put(const uint8_t *p, size_t len)
+{
+    struct put_args a, b;
+
+    memset(&a, SENTINEL, sizeof(a));
+    if (ctl_block_put_decode(p, len, &a.l, &a.bytes, &a.blen) != 0) {
+        if (!untouched(&a, sizeof(a)))
+            fail("a block put that does not decode was written out");
+        if (len > LEASE_LEN && len - LEASE_LEN <= BLOCK_MAX_STORED)
+            fail("a block put of a good length is refused");
+        return;
+    }
+    if (a.blen == 0 || a.blen > BLOCK_MAX_STORED || a.bytes != p + LEASE_LEN ||
+        a.blen != len - LEASE_LEN)
+        fail("block put's record is not the rest of the payload");
+    uint8_t *e = encode_exact(enc_block_put, &a, len, "block put");
+    check_same_bytes(e, len, p, len);
+    memset(&b, SENTINEL, sizeof(b));
+    if (ctl_block_put_decode(e, len, &b.l, &b.bytes, &b.blen) != 0)
+        fail("a re-encoded block put does not decode");
+    if (memcmp(&a.l, &b.l, sizeof(a.l)) != 0 || a.blen != b.blen ||
+        memcmp(a.bytes, b.bytes, a.blen) != 0)
+        fail("block put differs after a round trip");
+    free(e);
+}
+
+static void fuzz_block_get(const uint8_t *p, size_t len)
+{
+    struct put_args a, b;
+
+    memset(&a, SENTINEL, sizeof(a));
+    if (ctl_block_get_decode(p, len, &a.type, &a.key) != 0) {
+        if (!untouched(&a, sizeof(a)))
+            fail("a block get that does not decode was written out");
+        return;
+    }
+    if (a.type < STORE_CONTENT || a.type > STORE_KV)
+        fail("block get decoded an unknown store type");
+    uint8_t *e = encode_exact(enc_block_get, &a, len, "block get");
+    check_same_bytes(e, len, p, len);
+    if (ctl_block_get_decode(e, len, &b.type, &b.key) != 0)
+        fail("a re-encoded block get does not decode");
+    if (a.type != b.type || !id_eq(&a.key, &b.key))
+        fail("block get differs after a round trip");
+    free(e);
+}
+
+static void fuzz_root_put(const uint8_t *p, size_t len)
+{
+    struct put_args a, b;
+
+    memset(&a, SENTINEL, sizeof(a));
+    if (ctl_root_put_decode(p, len, &a.expect, &a.bytes, &a.blen) != 0) {
+        if (!untouched(&a, sizeof(a)))
+            fail("a root put that does not decode was written out");
+        if (len > 8 && len - 8 <= ROOT_MAX_LEN)
+            fail("a root put of a good length is refused");
+        return;
+    }
+    if (a.blen == 0 || a.blen > ROOT_MAX_LEN || a.bytes != p + 8 || a.blen != len - 8)
+        fail("root put's record is not the rest of the payload");
+    uint8_t *e = encode_exact(enc_root_put, &a, len, "root put");
+    check_same_bytes(e, len, p, len);
+    if (ctl_root_put_decode(e, len, &b.expect, &b.bytes, &b.blen) != 0)
+        fail("a re-encoded root put does not decode");
+    if (a.expect != b.expect || a.blen != b.blen || memcmp(a.bytes, b.bytes, a.blen) != 0)
+        fail("root put differs after a round trip");
+    free(e);
+}
+
+static void fuzz_lease_req(const uint8_t *p, size_t len)
+{
+    struct put_args a, b;
+
+    memset(&a, SENTINEL, sizeof(a));
+    if (ctl_lease_decode(p, len, &a.key, &a.l) != 0) {
+        if (!untouched(&a, sizeof(a)))
+            fail("a lease request that does not decode was written out");
+        if (len == ID_BYTES + LEASE_LEN)
+            fail("a lease request of the right length is refused");
+        return;
+    }
+    if (len != ID_BYTES + LEASE_LEN)
+        fail("a lease request of a wrong length decodes");
+    uint8_t *e = encode_exact(enc_lease, &a, len, "lease request");
+    check_same_bytes(e, len, p, len);
+    if (ctl_lease_decode(e, len, &b.key, &b.l) != 0)
+        fail("a re-encoded lease request does not decode");
+    if (!id_eq(&a.key, &b.key) || memcmp(&a.l, &b.l, sizeof(a.l)) != 0)
+        fail("lease request differs after a round trip");
+    free(e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t msg_size = 0, skip = 1;
@@ -225,8 +487,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case SEL_HELLO: fuzz_hello(p, len); break;
     case SEL_LOOKUP_REQ: fuzz_lookup_req(p, len); break;
     case SEL_LOOKUP_REPLY: fuzz_lookup_reply(p, len); break;
-    default: fuzz_error(p, len, msg_size); break;
+    case SEL_ERROR: fuzz_error(p, len, msg_size); break;
+    case SEL_BS_REPLY: fuzz_bs_reply(p, len); break;
+    case SEL_BLOCK_PUT: fuzz_block_put(p, len); break;
+    case SEL_BLOCK_GET: fuzz_block_get(p, len); break;
+    case SEL_ROOT_PUT: fuzz_root_put(p, len); break;
+    default: fuzz_lease_req(p, len); break;
     }
+    if (sel >= SEL_BS_REPLY && len && memcmp(p, data + skip, len) != 0)
+        fail("a decoder wrote into its input");
     free(p);
     return 0;
 }

@@ -6,7 +6,8 @@
  * writes DIR/frame/ (byte streams as a peer or a control client sends them:
  * whole frames of each kind, several frames in a row, and broken ones) and
  * DIR/net_msg/ (a selector byte, see fuzz_net_msg.c, then a HELLO or
- * control payload, valid or not), one file each. The files are committed in
+ * control payload, valid or not, among them the block requests 1210..1213
+ * and their reply), one file each. The files are committed in
  * tests/fuzz/corpus/; run this again (and commit the result) when a wire
  * format changes:
  *
@@ -25,7 +26,17 @@
 
 /* fuzz_net_msg's selectors (the first byte) and msg_size bytes (the
  * second byte of an error). */
-enum { SEL_HELLO, SEL_LOOKUP_REQ, SEL_LOOKUP_REPLY, SEL_ERROR };
+enum {
+    SEL_HELLO,
+    SEL_LOOKUP_REQ,
+    SEL_LOOKUP_REPLY,
+    SEL_ERROR,
+    SEL_BS_REPLY,
+    SEL_BLOCK_PUT,
+    SEL_BLOCK_GET,
+    SEL_ROOT_PUT,
+    SEL_LEASE
+};
 enum { MSG_SIZE_CLIENT = 0x80, MSG_SIZE_LARGE = 0xc0 };
 
 static const char *out_dir;
@@ -212,6 +223,19 @@ static void gen_frame(void)
     n = error_payload(-ENOENT, "no such key", p, sizeof(p));
     put_frame(FRAME_F_REPLY, CTL_MSG_ERROR, 3, p, n);
     emit("error");
+    n = ctl_block_get_encode(1, &key, p, sizeof(p));
+    put_frame(0, CTL_MSG_BLOCK_GET, 4, p, n);
+    emit("block_get_req");
+    {
+        struct ctl_bs_reply r;
+        memset(&r, 0, sizeof(r));
+        r.status = -ETIMEDOUT;
+        r.key = key;
+        snprintf(r.reason, sizeof(r.reason), "no holder answered");
+        n = ctl_bs_reply_encode(&r, p, sizeof(p));
+        put_frame(FRAME_F_REPLY, CTL_MSG_BLOCK_GET, 4, p, n);
+        emit("block_get_reply");
+    }
 
     /* A connection's first bytes: HELLO, then frames back to back, the
      * last one cut short. */
@@ -386,6 +410,212 @@ static void gen_net_msg(void)
     emit("error_short");
 }
 
+/* ---- block requests and their reply (selectors 4..8) ---- */
+
+static void mklease(unsigned seed, uint64_t expiry_s, struct lease *l)
+{
+    memset(l, 0, sizeof(*l));
+    for (int i = 0; i < SIG_PUB_LEN; i++)
+        l->owner.b[i] = (uint8_t)(seed * 13 + (unsigned)i);
+    l->stamp_ms = 1700000000000ull + seed;
+    l->expiry_s = expiry_s;
+    for (int i = 0; i < SIG_LEN; i++)
+        l->sig[i] = (uint8_t)(seed * 29 + (unsigned)i * 3);
+}
+
+/* A real content block of kind DATA holding n bytes of text, into out;
+ * returns its length. */
+static size_t content_block(size_t n, uint8_t *out)
+{
+    uint8_t data[256];
+    struct id k;
+    size_t blen = 0;
+    for (size_t i = 0; i < n && i < sizeof(data); i++)
+        data[i] = (uint8_t)('a' + i % 26);
+    if (block_encode(BLOCK_KIND_DATA, data, n, false, out, &blen, &k) != 0) {
+        fprintf(stderr, "cannot encode a content block\n");
+        status = 1;
+        return 0;
+    }
+    return blen;
+}
+
+/* A root block of version v with payload_len bytes, signed with seed bytes
+ * 1..32 (fuzz_block's key), into out; returns its length. */
+static size_t root_block(uint64_t v, size_t payload_len, uint8_t *out)
+{
+    uint8_t seed[SIG_SEED_LEN], payload[ROOT_MAX_PAYLOAD];
+    struct sig_key k;
+    size_t blen = 0;
+    for (int i = 0; i < SIG_SEED_LEN; i++)
+        seed[i] = (uint8_t)(i + 1);
+    memset(payload, 'r', sizeof(payload));
+    if (sig_key_from_seed(seed, &k) != 0 ||
+        root_encode(&k, v, payload, payload_len, out, &blen) != 0) {
+        fprintf(stderr, "cannot encode a root block\n");
+        status = 1;
+        return 0;
+    }
+    return blen;
+}
+
+static size_t bs_reply(int32_t st, const char *reason, const uint8_t *bytes, uint32_t blen,
+                       uint8_t *p, size_t cap)
+{
+    struct ctl_bs_reply r;
+    memset(&r, 0, sizeof(r));
+    r.status = st;
+    r.key = mkid(11);
+    r.copies = 3;
+    r.version = 7;
+    snprintf(r.reason, sizeof(r.reason), "%s", reason);
+    r.bytes = bytes;
+    r.len = blen;
+    size_t n = ctl_bs_reply_encode(&r, p, cap);
+    if (!n) {
+        fprintf(stderr, "cannot encode a block reply\n");
+        status = 1;
+    }
+    return n;
+}
+
+/* Offset of a block reply's u16 reason length. */
+#define BS_REPLY_REASON_LEN_OFF (4 + ID_BYTES + 1 + 8)
+
+static void gen_block_msgs(void)
+{
+    uint8_t p[2048], rec[1200];
+    size_t n, rn;
+    struct lease grant, reclaim;
+    struct id key = mkid(5);
+    char reason[CTL_REASON_MAX + 2];
+
+    mklease(1, 1800000000u, &grant);
+    mklease(2, 0, &reclaim);
+
+    /* the reply */
+    rn = content_block(40, rec);
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(0, "", rec, (uint32_t)rn, p, sizeof(p)));
+    emit("bs_reply_get");
+    rn = root_block(4, 16, rec);
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(-6005, "conflict: version 4 is current", rec, (uint32_t)rn, p, sizeof(p)));
+    emit("bs_reply_conflict_root");
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(-ETIMEDOUT, "no holder answered", NULL, 0, p, sizeof(p)));
+    emit("bs_reply_timeout");
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(0, "", NULL, 0, p, sizeof(p)));
+    emit("bs_reply_empty");
+    put_u8(SEL_BS_REPLY);
+    put(p,
+        bs_reply(-9999, "\x1b[31mred\x1b[0m\ttab\r\nDEL\x7f, caf\xc3\xa9", NULL, 0, p, sizeof(p)));
+    emit("bs_reply_control_chars");
+    memset(reason, 'x', CTL_REASON_MAX);
+    reason[CTL_REASON_MAX] = '\0';
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(-EIO, reason, NULL, 0, p, sizeof(p)));
+    emit("bs_reply_reason_longest");
+    /* one byte too long: the encoder cuts, so the length is patched */
+    put_u8(SEL_BS_REPLY);
+    n = bs_reply(-EIO, reason, NULL, 0, p, sizeof(p));
+    memmove(p + BS_REPLY_REASON_LEN_OFF + 2 + CTL_REASON_MAX + 1,
+            p + BS_REPLY_REASON_LEN_OFF + 2 + CTL_REASON_MAX, 4);
+    p[BS_REPLY_REASON_LEN_OFF + 2 + CTL_REASON_MAX] = 'x';
+    p[BS_REPLY_REASON_LEN_OFF + 1] = (uint8_t)(CTL_REASON_MAX + 1);
+    put(p, n + 1);
+    emit("bs_reply_reason_too_long");
+    put_u8(SEL_BS_REPLY);
+    n = bs_reply(-EIO, "a\x01z", NULL, 0, p, sizeof(p));
+    p[BS_REPLY_REASON_LEN_OFF + 2 + 1] = 0; /* a NUL inside the reason */
+    put(p, n);
+    emit("bs_reply_reason_nul");
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(-10000, "", NULL, 0, p, sizeof(p)));
+    emit("bs_reply_status_below_min");
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(1, "", NULL, 0, p, sizeof(p)));
+    emit("bs_reply_status_positive");
+    rn = content_block(10, rec);
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(0, "ok", rec, (uint32_t)rn, p, sizeof(p)) - 1);
+    emit("bs_reply_short");
+    put_u8(SEL_BS_REPLY);
+    put(p, bs_reply(0, "ok", rec, (uint32_t)rn, p, sizeof(p)));
+    put_u8(0);
+    emit("bs_reply_trailing");
+
+    /* BLOCK_PUT: lease | content block */
+    rn = content_block(64, rec);
+    put_u8(SEL_BLOCK_PUT);
+    put(p, ctl_block_put_encode(&grant, rec, rn, p, sizeof(p)));
+    emit("block_put");
+    put_u8(SEL_BLOCK_PUT);
+    put(p, ctl_block_put_encode(&grant, rec, 1, p, sizeof(p)));
+    emit("block_put_one_byte");
+    put_u8(SEL_BLOCK_PUT);
+    put(p, ctl_block_put_encode(&grant, rec, 0, p, sizeof(p)));
+    emit("block_put_no_block");
+    put_u8(SEL_BLOCK_PUT);
+    put(p, LEASE_LEN - 1);
+    emit("block_put_short_lease");
+
+    /* BLOCK_GET: type | key */
+    for (uint8_t t = 0; t <= 4; t++) {
+        static const char *const names[] = {"block_get_type_0", "block_get_content",
+                                            "block_get_root", "block_get_kv", "block_get_type_4"};
+        put_u8(SEL_BLOCK_GET);
+        put(p, ctl_block_get_encode(t, &key, p, sizeof(p)));
+        emit(names[t]);
+    }
+    put_u8(SEL_BLOCK_GET);
+    put(p, ctl_block_get_encode(1, &key, p, sizeof(p)) - 1);
+    emit("block_get_short");
+    put_u8(SEL_BLOCK_GET);
+    put(p, ctl_block_get_encode(1, &key, p, sizeof(p)));
+    put_u8(0);
+    emit("block_get_trailing");
+
+    /* ROOT_PUT: expected version | root block */
+    rn = root_block(2, 32, rec);
+    put_u8(SEL_ROOT_PUT);
+    put(p, ctl_root_put_encode(1, rec, rn, p, sizeof(p)));
+    emit("root_put");
+    put_u8(SEL_ROOT_PUT);
+    put(p, ctl_root_put_encode(UINT64_MAX, rec, rn, p, sizeof(p)));
+    emit("root_put_any_version");
+    rn = root_block(9, ROOT_MAX_PAYLOAD, rec);
+    put_u8(SEL_ROOT_PUT);
+    put(p, ctl_root_put_encode(8, rec, rn, p, sizeof(p)));
+    emit("root_put_longest");
+    rec[rn] = 0;
+    put_u8(SEL_ROOT_PUT);
+    put(p, ctl_root_put_encode(8, rec, rn + 1, p, sizeof(p)));
+    emit("root_put_too_long");
+    put_u8(SEL_ROOT_PUT);
+    put(p, ctl_root_put_encode(1, rec, 0, p, sizeof(p)));
+    emit("root_put_no_root");
+    put_u8(SEL_ROOT_PUT);
+    put(p, 7);
+    emit("root_put_short");
+
+    /* LEASE: key | lease */
+    put_u8(SEL_LEASE);
+    put(p, ctl_lease_encode(&key, &grant, p, sizeof(p)));
+    emit("lease_renew");
+    put_u8(SEL_LEASE);
+    put(p, ctl_lease_encode(&key, &reclaim, p, sizeof(p)));
+    emit("lease_reclaim");
+    put_u8(SEL_LEASE);
+    put(p, ctl_lease_encode(&key, &grant, p, sizeof(p)) - 1);
+    emit("lease_short");
+    put_u8(SEL_LEASE);
+    put(p, ctl_lease_encode(&key, &grant, p, sizeof(p)));
+    put_u8(0);
+    emit("lease_trailing");
+}
+
 int main(int argc, char **argv)
 {
     static char dir[512];
@@ -404,5 +634,6 @@ int main(int argc, char **argv)
         return 1;
     out_dir = dir;
     gen_net_msg();
+    gen_block_msgs();
     return status;
 }
