@@ -8,6 +8,23 @@
 
 #include "common/wire.h"
 
+/* Control characters would garble a terminal; each byte of one becomes
+ * '?'. They are C0, DEL, and C1 (U+0080..U+009F, spelt C2 80..C2 9F in
+ * UTF-8; U+009B is CSI, like ESC [). */
+static void text_sanitize(char *msg, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c < 0x20 || c == 0x7f) {
+            msg[i] = '?';
+        } else if (c == 0xc2 && i + 1 < n && (unsigned char)msg[i + 1] >= 0x80 &&
+                   (unsigned char)msg[i + 1] <= 0x9f) {
+            msg[i] = '?';
+            msg[++i] = '?';
+        }
+    }
+}
+
 size_t ctl_lookup_req_encode(const struct id *key, uint8_t *buf, size_t cap)
 {
     struct wire_writer w;
@@ -94,31 +111,12 @@ int ctl_error_decode(const uint8_t *p, size_t len, int32_t *err, char *msg, size
             n = msg_size - 1;
         memcpy(msg, p + 4, n);
         msg[n] = '\0';
-        /* Control characters would garble a terminal; each byte of one
-         * becomes '?'. They are C0, DEL, and C1 (U+0080..U+009F, spelt
-         * C2 80..C2 9F in UTF-8; U+009B is CSI, like ESC [). */
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)msg[i];
-            if (c < 0x20 || c == 0x7f) {
-                msg[i] = '?';
-            } else if (c == 0xc2 && i + 1 < n && (unsigned char)msg[i + 1] >= 0x80 &&
-                       (unsigned char)msg[i + 1] <= 0x9f) {
-                msg[i] = '?';
-                msg[++i] = '?';
-            }
-        }
+        text_sanitize(msg, n);
     }
     *err = e;
     return 0;
 }
 
-/* Control characters would garble a terminal: C0 and DEL become '?'. */
-static void text_sanitize(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = '?';
-}
 
 static bool status_ok(int32_t st)
 {
@@ -165,7 +163,7 @@ int ctl_bs_reply_decode(const uint8_t *p, size_t len, struct ctl_bs_reply *out)
         return -EBADMSG;
     memcpy(v.reason, reason, n);
     v.reason[n] = '\0';
-    text_sanitize(v.reason);
+    text_sanitize(v.reason, n);
     if (!v.len)
         v.bytes = NULL;
     *out = v;

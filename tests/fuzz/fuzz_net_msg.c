@@ -299,12 +299,17 @@ static void fuzz_bs_reply(const uint8_t *p, size_t len)
     if (len < BS_REPLY_REASON_OFF ||
         rl != ((size_t)p[BS_REPLY_REASON_OFF - 2] << 8 | p[BS_REPLY_REASON_OFF - 1]))
         fail("block reply's reason is not as long as the payload says");
-    for (size_t i = 0; i < rl; i++)
-        if ((unsigned char)r1.reason[i] < 0x20 || r1.reason[i] == 0x7f)
+    for (size_t i = 0; i < rl; i++) {
+        unsigned char c = (unsigned char)r1.reason[i];
+        if (c < 0x20 || c == 0x7f ||
+            (c == 0xc2 && i + 1 < rl && (unsigned char)r1.reason[i + 1] >= 0x80 &&
+             (unsigned char)r1.reason[i + 1] <= 0x9f))
             fail("block reply's reason contains a control character");
+    }
     for (size_t i = 0; i < rl; i++) {
         uint8_t c = p[BS_REPLY_REASON_OFF + i];
-        if ((uint8_t)r1.reason[i] != c && !(r1.reason[i] == '?' && (c < 0x20 || c == 0x7f)))
+        bool ctl = c < 0x20 || c == 0x7f || c == 0xc2 || (c >= 0x80 && c <= 0x9f);
+        if ((uint8_t)r1.reason[i] != c && !(r1.reason[i] == '?' && ctl))
             fail("block reply's reason differs from the payload's");
     }
     size_t boff = BS_REPLY_REASON_OFF + rl + 4;
