@@ -175,6 +175,8 @@ size_t ctl_block_put_encode(const struct lease *l, const uint8_t *bytes, size_t 
 {
     struct wire_writer w;
     uint8_t lb[LEASE_LEN];
+    if (blen == 0 || blen > BLOCK_MAX_STORED)
+        return 0; /* what the decoder would refuse */
     lease_encode(l, lb);
     wire_writer_init(&w, buf, cap);
     wire_put_bytes(&w, lb, sizeof(lb));
@@ -221,6 +223,8 @@ size_t ctl_root_put_encode(uint64_t expect, const uint8_t *bytes, size_t blen, u
                            size_t cap)
 {
     struct wire_writer w;
+    if (blen == 0 || blen > ROOT_MAX_LEN)
+        return 0; /* what the decoder would refuse */
     wire_writer_init(&w, buf, cap);
     wire_put_u64(&w, expect);
     wire_put_bytes(&w, bytes, blen);
