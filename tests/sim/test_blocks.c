@@ -199,21 +199,26 @@ static size_t blks_put(struct sim *s, struct blk *b, size_t n)
     return blks_wait(s, b, n);
 }
 
-/* The number of joined live nodes (so the number of copies a block can
- * have). */
-static unsigned joined_nodes(struct sim *s)
+/* Does block b have a copy on every member of its true replica set (the
+ * first k distinct live members from its key)? Holders elsewhere do not
+ * count: a get asks the replica set. */
+static bool fully_replicated(struct sim *s, const struct blk *b)
 {
-    return simtest_joined_count(s);
+    unsigned set[K], ns = sim_replica_set(s, &b->key, K, set);
+    struct bs *bs;
+    for (unsigned j = 0; j < ns; j++)
+        if (!(bs = sim_node_bs(s, set[j])) || !bs_holds(bs, STORE_CONTENT, &b->key))
+            return false;
+    return ns > 0;
 }
 
-/* How many acknowledged blocks have fewer than min(k, joined) holders;
+/* How many acknowledged blocks are not on all of their true replica set;
  * *first gets the index of the first. */
 static size_t under_replicated(struct sim *s, const struct blk *b, size_t n, size_t *first)
 {
-    unsigned want = joined_nodes(s) < K ? joined_nodes(s) : K;
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!b[i].acked || sim_block_holders(s, STORE_CONTENT, &b[i].key, NULL) >= want)
+        if (!b[i].acked || fully_replicated(s, &b[i]))
             continue;
         if (bad++ == 0 && first)
             *first = i;
@@ -221,7 +226,8 @@ static size_t under_replicated(struct sim *s, const struct blk *b, size_t n, siz
     return bad;
 }
 
-/* Runs until every acknowledged block has k holders, at most max_ms.
+/* Runs until every acknowledged block is on its true replica set (k
+ * nodes, or every member when fewer), at most max_ms.
  * Returns the virtual ms it took or -1. */
 static int64_t wait_replicated(struct sim *s, const struct blk *b, size_t n, uint64_t max_ms)
 {
@@ -268,13 +274,13 @@ static void expect_replicated(struct sim *s, const struct blk *b, size_t n, uint
         char desc[512];
         describe_holders(s, &b[first], desc, sizeof(desc));
         simtest_fail_at(s, __FILE__, __LINE__,
-                        "%s: %zu acknowledged blocks below k=%u holders %" PRIu64
-                        " ms after the heal; first %s",
+                        "%s: %zu acknowledged blocks not on all k=%u members of their "
+                        "replica set after %" PRIu64 " ms; first %s",
                         what, bad, K, max_ms, desc);
     }
     if (!g_quiet)
-        printf("#   %s: every acknowledged block on k=%u nodes after %" PRId64 " ms\n", what, K,
-               took);
+        printf("#   %s: every acknowledged block on its k=%u replica set after %" PRId64 " ms\n",
+               what, K, took);
 }
 
 /* Gets every acknowledged block from a random joined node, all at once,
