@@ -18,6 +18,13 @@
  *     error seen (-ETIMEDOUT when nobody answered).
  * A root get at the primary does the same read, answers with the highest
  * version from a majority and pushes it to the members that had less.
+ *
+ * The queue of one key holds at most ROOT_QUEUE_MAX puts (the one running
+ * and those waiting); a put beyond that is refused at once with -EBUSY.
+ * When a put ends, the next one of its key starts at the next tick
+ * (bs_defer), never inside the call that ended it: a put that ends
+ * without waiting on anything (every member local, k = 1) would otherwise
+ * start the next from its own stack, once per put queued.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,8 +33,10 @@
 
 #include "blockstore/core.h"
 
+#define ROOT_QUEUE_MAX 64 /* root puts of one key at the primary, running and waiting */
+
 enum { R_PUT, R_GET };
-enum { P_QUEUED, P_READ, P_WRITE };
+enum { P_QUEUED, P_STARTING, P_READ, P_WRITE }; /* P_STARTING: its start is deferred */
 enum { RS_PENDING, RS_OK, RS_FAILED };
 
 struct rslot {
@@ -98,7 +107,7 @@ static uint64_t consider(struct bs_rop *op, const uint8_t *bytes, size_t len)
     return ri.version;
 }
 
-static void start_next(struct bs *b, const struct id *key);
+static void schedule_next(struct bs *b, const struct id *key);
 static void read_done(struct bs *b, struct bs_rop *op);
 static void write_done(struct bs *b, struct bs_rop *op);
 
@@ -108,7 +117,7 @@ static void finish(struct bs *b, struct bs_rop *op)
     bool put = op->kind == R_PUT;
     op_free(op);
     if (put && !b->core->freeing)
-        start_next(b, &key);
+        schedule_next(b, &key);
 }
 
 static void reply_fail(struct bs *b, struct bs_rop *op, int code, const char *why,
@@ -389,12 +398,34 @@ static bool put_active(struct bs *b, const struct id *key)
     return false;
 }
 
-static void start_next(struct bs *b, const struct id *key)
+static unsigned puts_of(struct bs *b, const struct id *key)
+{
+    unsigned n = 0;
+    for (struct bs_link *l = b->core->rops.next; l != &b->core->rops; l = l->next) {
+        struct bs_rop *op = BS_CONTAINER(l, struct bs_rop, link);
+        n += op->kind == R_PUT && id_eq(&op->key, key);
+    }
+    return n;
+}
+
+static void start_deferred(struct bs *b, void *ctx)
+{
+    struct bs_rop *op = ctx;
+    /* While freeing it stays queued; bs_root_release frees it (after
+     * every deferred call has run). */
+    if (!b->core->freeing)
+        start_read(b, op);
+}
+
+/* Starts the first waiting put of key at the next tick. */
+static void schedule_next(struct bs *b, const struct id *key)
 {
     for (struct bs_link *l = b->core->rops.next; l != &b->core->rops; l = l->next) {
         struct bs_rop *op = BS_CONTAINER(l, struct bs_rop, link);
         if (op->kind == R_PUT && op->phase == P_QUEUED && id_eq(&op->key, key)) {
-            start_read(b, op);
+            op->phase = P_STARTING;
+            if (bs_defer(b, start_deferred, op) < 0)
+                start_read(b, op); /* no memory to defer: at once (bounded by the queue cap) */
             return;
         }
     }
@@ -414,6 +445,11 @@ void bs_root_on_put(struct bs *b, const struct addr *from, uint64_t reqid, int v
     if (m->version != BS_ROOT_ANY && ri.version <= m->version) {
         bs_reply_failure(b, from, reqid, BS_ERR_STALE,
                          "the new version must be above the expected one", vnode);
+        return;
+    }
+    if (puts_of(b, &m->key) >= ROOT_QUEUE_MAX) {
+        bs_reply_failure(b, from, reqid, -EBUSY,
+                         "too many root puts of this key queued at the primary", vnode);
         return;
     }
     op = calloc(1, sizeof(*op));

@@ -17,6 +17,9 @@
 #include "common/frame.h"
 #include "harness_bs.h"
 
+/* root.c: root puts of one key at the primary, active and waiting. */
+#define ROOT_QUEUE_MAX 64
+
 static uint8_t buf[BLOCK_MAX_STORED];
 static struct hb_res res, res2;
 
@@ -606,6 +609,121 @@ static void test_root_unanswered_then_superseded(void **state)
     free(t);
 }
 
+/* Sends node `to` a request frame from the stranger address with request
+ * id reqid, without delivering anything (the replies stay queued). */
+static void raw_request(struct hb_net *t, int to, const struct bs_msg *m, uint64_t reqid)
+{
+    struct addr stranger;
+    size_t cap = FRAME_HEADER_SIZE + bs_msg_size(m), len;
+    uint8_t *f = malloc(cap);
+    assert_non_null(f);
+    addr_v4(&stranger, 10, 9, 9, 9, 4000);
+    assert_int_equal(bs_msg_encode(m, f + FRAME_HEADER_SIZE, cap - FRAME_HEADER_SIZE, &len), 0);
+    struct frame_header h = {
+        .version = FRAME_VERSION, .type = m->type, .request_id = reqid, .length = (uint32_t)len};
+    frame_header_encode(&h, f);
+    assert_int_equal(bs_input(t->n[to].b, &stranger, f, FRAME_HEADER_SIZE + len), 0);
+    free(f);
+}
+
+/* Counts the replies queued for the stranger, by failure code; removes
+ * them. Returns how many there were. */
+static unsigned stranger_replies(struct hb_net *t, int code, unsigned *with_code)
+{
+    struct addr stranger;
+    unsigned n = 0;
+    addr_v4(&stranger, 10, 9, 9, 9, 4000);
+    *with_code = 0;
+    for (size_t i = 0; i < t->nq;) {
+        if (!addr_eq(&t->q[i].to, &stranger)) {
+            i++;
+            continue;
+        }
+        struct frame_header h;
+        struct bs_msg rep;
+        assert_int_equal(frame_header_decode(t->q[i].bytes, t->q[i].len, &h), 0);
+        assert_int_equal(bs_msg_decode(h.type, t->q[i].bytes + FRAME_HEADER_SIZE, h.length, &rep),
+                         0);
+        if (h.type == BS_MSG_FAILURE && rep.code == code)
+            (*with_code)++;
+        n++;
+        free(t->q[i].bytes);
+        memmove(&t->q[i], &t->q[i + 1], (t->nq - i - 1) * sizeof(t->q[0]));
+        t->nq--;
+    }
+    return n;
+}
+
+/* A node that is the whole replica set (k = 1) reads roots locally, so a
+ * root put that loses its compare-and-swap finishes at once. Thousands of
+ * them queued behind one write must neither recurse once each (a stack
+ * overflow) nor queue without bound: past ROOT_QUEUE_MAX the primary
+ * answers -EBUSY at once; the rest each get their CONFLICT. */
+static void test_root_queue_local_bounded(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key k;
+    struct id key;
+    uint8_t v1[ROOT_MAX_LEN], v2[ROOT_MAX_LEN], v3[ROOT_MAX_LEN];
+    const unsigned n = 20000;
+
+    hb_init(t, 1, 1);
+    hb_owner(16, &k);
+    root_key(&k.pub, &key);
+    size_t l1 = make_root(&k, 1, "one", v1);
+    size_t l2 = make_root(&k, 2, "two", v2);
+    size_t l3 = make_root(&k, 3, "three", v3);
+    assert_int_equal(root_put_wait(t, 0, v1, l1, 0), 0);
+
+    struct bs_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_PUT;
+    m.rtype = STORE_ROOT;
+    m.target = chord_vnode_self(t->n[0].c, 0)->id;
+    m.key = key;
+    m.version = 1;
+    m.bytes = v2;
+    m.len = l2;
+    hb_flush(t);
+    /* Version 2 reads, then waits for its durable write (not delivered
+     * yet); every later put of this key queues behind it. */
+    raw_request(t, 0, &m, 1);
+    /* Expecting 1 again: wrong once version 2 is written. */
+    m.bytes = v3;
+    m.len = l3;
+    for (unsigned i = 0; i < n; i++)
+        raw_request(t, 0, &m, 100 + i);
+    unsigned busy, got = stranger_replies(t, -EBUSY, &busy);
+    assert_int_equal(got, busy);
+    assert_true(busy >= n - ROOT_QUEUE_MAX);
+    assert_true(busy < n);
+    unsigned queued = n - busy;
+
+    /* The write completes; the queue drains without deep recursion.
+     * (Completions and ticks by hand: hb_flush drops the stranger's
+     * replies.) */
+    for (unsigned guard = 0; t->ncq || bs_next_deadline(t->n[0].b) <= t->now; guard++) {
+        assert_true(guard < 100000);
+        if (t->ncq) {
+            struct hb_comp c = t->cq[0];
+            memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
+            bs_persist_done(t->n[0].b, c.token, 0);
+        } else {
+            bs_tick(t->n[0].b);
+        }
+    }
+    assert_int_equal(bs_root_version(t->n[0].b, &key), 2);
+    unsigned conflicts;
+    got = stranger_replies(t, BS_ERR_CONFLICT, &conflicts);
+    assert_int_equal(got, queued + 1); /* and version 2's PUT_OK */
+    assert_int_equal(conflicts, queued);
+    /* The key is usable afterwards. */
+    assert_int_equal(root_put_wait(t, 0, v3, l3, 2), 0);
+    hb_free(t);
+    free(t);
+}
+
 /* ---- leases ---- */
 
 static void test_reclaim_and_tombstones(void **state)
@@ -880,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_root_cas),
         cmocka_unit_test(test_root_majority),
         cmocka_unit_test(test_root_unanswered_then_superseded),
+        cmocka_unit_test(test_root_queue_local_bounded),
         cmocka_unit_test(test_reclaim_and_tombstones),
         cmocka_unit_test(test_kv_last_writer_wins),
         cmocka_unit_test(test_input_refuses_garbage),
