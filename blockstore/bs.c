@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "blockstore/core.h"
+#include "common/hash.h"
 
 #define MOD "bs"
 
@@ -360,8 +361,16 @@ void bs_load(struct bs *b, enum store_type type, const struct id *key, uint32_t 
             return;
         if (type == STORE_ROOT) {
             struct root_info ri;
-            if (root_parse(bytes, len, &ri) == 0)
+            if (root_parse(bytes, len, &ri) == 0) {
+                /* expiry_s of a root: the fingerprint of its bytes, as
+                 * server.c's root_fp (first 8 bytes of SHA-256, never 0). */
+                struct id h;
+                hash_sha256(&h, bytes, len);
+                for (int i = 0; i < 8; i++)
+                    expiry = expiry << 8 | h.b[i];
+                expiry = expiry ? expiry : 1;
                 version = ri.version;
+            }
         } else {
             struct kv_info ki;
             if (kv_parse(bytes, len, &ki) == 0) {
@@ -380,7 +389,7 @@ void bs_load(struct bs *b, enum store_type type, const struct id *key, uint32_t 
         return;
     }
     e->version = version;
-    if (type == STORE_KV)
+    if (type != STORE_CONTENT)
         e->expiry_s = expiry;
     /* A content key of size 0 is lease records without a block: a
      * tombstone (see bs_drop). */

@@ -43,6 +43,7 @@ struct rslot {
     struct bs_rop *op;
     uint8_t state;
     bool local;
+    bool bad; /* read phase: the member holds the root but no valid copy of it */
     int err;
     uint64_t reqid;
     uint64_t version; /* read phase: the version this member holds (0: none) */
@@ -137,16 +138,47 @@ static void read_replied(struct bs *b, void *ctx, int status, uint16_t type, con
     struct bs_msg m;
 
     op->pending--;
-    if (status == 0 && bs_msg_decode(type, p, len, &m) == 0 && type == BS_MSG_ROOT_READ_OK &&
-        id_eq(&m.key, &op->key)) {
-        s->state = RS_OK;
-        s->version = consider(op, m.bytes, m.len);
-        op->answered++;
-    } else {
-        s->state = RS_FAILED;
+    s->state = RS_FAILED;
+    if (status == 0 && bs_msg_decode(type, p, len, &m) == 0) {
+        if (type == BS_MSG_ROOT_READ_OK && id_eq(&m.key, &op->key)) {
+            /* An empty record: it holds none. Bytes that do not verify
+             * are no answer (and a copy to repair). */
+            s->version = m.len ? consider(op, m.bytes, m.len) : 0;
+            if (!m.len || s->version) {
+                s->state = RS_OK;
+                op->answered++;
+            } else {
+                s->bad = true;
+            }
+        } else if (type == BS_MSG_FAILURE && m.code == BS_ERR_BAD_BLOCK) {
+            s->bad = true;
+        }
     }
     if (op->pending == 0)
         read_done(b, op);
+}
+
+/* Reads the local root of key for a read phase or a ROOT_READ. Returns 0
+ * with *bytes (may be NULL: none held; the caller frees), or the error the
+ * member answers instead: BS_ERR_BAD_BLOCK when it holds the root but its
+ * copy failed its check or is gone (the entry is bad: its version stays a
+ * floor), BS_ERR_STORE when the disk failed or a first write of it is in
+ * flight. Only "none held" when the index has no record of it at all: a
+ * member that lost an acknowledged root must not count as holding none. */
+static int read_root(struct bs *b, const struct id *key, uint8_t **bytes, size_t *len)
+{
+    int rc = bs_read_local(b, STORE_ROOT, key, bytes, len);
+    if (rc == 0)
+        return 0;
+    *bytes = NULL;
+    *len = 0;
+    const struct bs_entry *e = bs_index_find(&b->ix, STORE_ROOT, key);
+    uint8_t flags = e ? e->flags : 0;
+    if (rc == -ENOENT && !(flags & (BS_E_PRESENT | BS_E_WRITING | BS_E_BAD)))
+        return 0;
+    if (rc == -EBADMSG || (flags & BS_E_BAD))
+        return BS_ERR_BAD_BLOCK;
+    return BS_ERR_STORE;
 }
 
 static void start_read(struct bs *b, struct bs_rop *op)
@@ -161,17 +193,20 @@ static void start_read(struct bs *b, struct bs_rop *op)
         if (bs_is_self(b, &op->mem[i].addr)) {
             uint8_t *bytes;
             size_t len;
-            int rc = bs_read_local(b, STORE_ROOT, &op->key, &bytes, &len);
+            int rc = read_root(b, &op->key, &bytes, &len);
             s->local = true;
-            if (rc == 0 || rc == -ENOENT || rc == -EBADMSG) {
-                s->state = RS_OK;
-                op->answered++;
-                if (rc == 0) {
-                    s->version = consider(op, bytes, len);
-                    free(bytes);
+            s->state = RS_FAILED;
+            if (rc == 0) {
+                s->version = bytes ? consider(op, bytes, len) : 0;
+                if (!bytes || s->version) {
+                    s->state = RS_OK;
+                    op->answered++;
+                } else {
+                    s->bad = true;
                 }
+                free(bytes);
             } else {
-                s->state = RS_FAILED;
+                s->bad = rc == BS_ERR_BAD_BLOCK;
             }
             continue;
         }
@@ -187,12 +222,13 @@ static void start_read(struct bs *b, struct bs_rop *op)
         read_done(b, op);
 }
 
-/* Pushes the best root to the members that answered with less. */
+/* Pushes the best root to the members that answered with less, and to
+ * those whose copy was bad. */
 static void repair_stale(struct bs *b, struct bs_rop *op)
 {
     for (unsigned i = 0; i < op->m; i++) {
         struct rslot *s = &op->slot[i];
-        if (s->state != RS_OK || s->version >= op->best_version)
+        if (!s->bad && (s->state != RS_OK || s->version >= op->best_version))
             continue;
         b->stats.repairs_sent++;
         if (s->local) {
@@ -500,10 +536,14 @@ void bs_root_on_read(struct bs *b, const struct addr *from, uint64_t reqid, cons
     struct bs_msg rep = {.type = BS_MSG_ROOT_READ_OK, .key = m->key};
     uint8_t *bytes = NULL;
     size_t len = 0;
+    int rc = read_root(b, &m->key, &bytes, &len);
 
-    if (bs_read_local(b, STORE_ROOT, &m->key, &bytes, &len) != 0) {
-        bytes = NULL;
-        len = 0;
+    if (rc < 0) {
+        bs_reply_failure(b, from, reqid, rc,
+                         rc == BS_ERR_BAD_BLOCK ? "the root held here failed its check"
+                                                : "the root held here cannot be read now",
+                         -1);
+        return;
     }
     rep.bytes = bytes;
     rep.len = len;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "blockstore/core.h"
+#include "common/hash.h"
 
 #define MOD "bs"
 
@@ -126,6 +127,22 @@ int bs_read_local(struct bs *b, enum store_type type, const struct id *key, uint
 
 /* ---- stores ---- */
 
+/* A root entry keeps in expiry_s (which only kv and content records use
+ * otherwise) a fingerprint of the bytes it holds: the first 8 bytes of
+ * their SHA-256, never 0 (0: unknown). When its copy goes bad (BS_E_BAD)
+ * the version stays as a floor, and the same version is taken back only
+ * with the same bytes (a repair), never a rival root of that version.
+ * bs_load (bs.c) computes the same. */
+static uint64_t root_fp(const uint8_t *bytes, size_t len)
+{
+    struct id h;
+    uint64_t fp = 0;
+    hash_sha256(&h, bytes, len);
+    for (int i = 0; i < 8; i++)
+        fp = fp << 8 | h.b[i];
+    return fp ? fp : 1;
+}
+
 static struct bs_sop *sop_writer(struct bs *b, uint8_t type, const struct id *key,
                                  const struct bs_sop *except)
 {
@@ -184,7 +201,7 @@ static void sop_write_done(struct bs *b, void *ctx, int status)
             bs_index_remove(&b->ix, e);
         } else {
             e->version = s->prev_version;
-            if (e->type == STORE_KV)
+            if (e->type != STORE_CONTENT)
                 e->expiry_s = s->prev_expiry;
             bs_index_set_size(&b->ix, e, s->prev_size, s->prev_flags);
         }
@@ -389,11 +406,19 @@ static int store_versioned(struct bs *b, enum store_type type, const struct id *
     uint64_t held = 0;
     int rc;
 
-    if (e && (e->flags & (BS_E_PRESENT | BS_E_WRITING)))
+    /* A bad copy's version stays a floor: no rollback below what this
+     * holder acknowledged. */
+    if (e && (e->flags & (BS_E_PRESENT | BS_E_WRITING | BS_E_BAD)))
         held = e->version;
     if (held && version < held)
         return BS_ERR_STALE;
-    if (held && version == held) {
+    if (held && version == held && !(e->flags & (BS_E_PRESENT | BS_E_WRITING))) {
+        /* Bad and nothing in flight: the bytes are gone. A root comes
+         * back only with the bytes it had (by fingerprint); a kv record
+         * of that stamp is taken (its rule only orders equal stamps). */
+        if (type == STORE_ROOT && (!e->expiry_s || e->expiry_s != root_fp(bytes, len)))
+            return BS_ERR_STALE;
+    } else if (held && version == held) {
         int c = same_as_held(b, type, key, bytes, len, &leader);
         if (c == 0) {
             /* Already stored (or being stored): wait for that write. */
@@ -439,8 +464,7 @@ static int store_versioned(struct bs *b, enum store_type type, const struct id *
     s->prev_version = e->version;
     s->prev_expiry = e->expiry_s;
     e->version = version;
-    if (type == STORE_KV)
-        e->expiry_s = expiry;
+    e->expiry_s = type == STORE_KV ? expiry : root_fp(bytes, len);
     bs_index_set_size(&b->ix, e, (uint32_t)len, (uint8_t)((e->flags & ~BS_E_BAD) | BS_E_WRITING));
     rc = bs_persist_write(b, type, key, bytes, len, sop_write_done, s);
     if (rc < 0) {

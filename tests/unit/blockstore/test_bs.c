@@ -724,6 +724,104 @@ static void test_root_queue_local_bounded(void **state)
     free(t);
 }
 
+/* A member that held an acknowledged root and lost it (its copy failed
+ * its check) is no witness of "no root": it neither counts toward the
+ * read's majority, locally or remotely, nor takes a rollback or a rival
+ * root of its version; a read repairs it with the very bytes it had. */
+static void test_root_bad_copy_not_none(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key k;
+    struct id key;
+    uint8_t v5[ROOT_MAX_LEN], v6[ROOT_MAX_LEN], v6r[ROOT_MAX_LEN], v7[ROOT_MAX_LEN],
+        v7r[ROOT_MAX_LEN];
+    int set[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(17, &k);
+    root_key(&k.pub, &key);
+    hb_replica_set(t, &key, set, false);
+    int p = set[0], bn = set[1], cn = set[2];
+    size_t l5 = make_root(&k, 5, "five", v5);
+    size_t l6 = make_root(&k, 6, "six", v6);
+    size_t l6r = make_root(&k, 6, "six, a rival", v6r);
+    size_t l7 = make_root(&k, 7, "seven", v7);
+    size_t l7r = make_root(&k, 7, "seven, a rival", v7r);
+    int c = outsider(t, &key);
+
+    assert_int_equal(root_put_wait(t, c, v5, l5, 0), 0);
+    /* Version 6 is acknowledged on P and B; C misses it. */
+    t->drop_type = BS_MSG_STORE;
+    t->drop_mask = 1u << cn;
+    assert_int_equal(root_put_wait(t, c, v6, l6, 5), 0);
+    assert_int_equal(res.copies, 2);
+    /* P's copy goes bad (found and quarantined on its next read); B does
+     * not answer reads. A rival expecting 5 reads P (bad) and C (5): one
+     * answer of three is no majority, nothing is written. */
+    hb_rec(t, p, STORE_ROOT, &key)->damaged = true;
+    t->drop_type = BS_MSG_ROOT_READ;
+    t->drop_mask = 1u << bn;
+    assert_int_not_equal(root_put_wait(t, c, v6r, l6r, 5), 0);
+    t->drop_mask = 0;
+    assert_null(hb_rec(t, p, STORE_ROOT, &key));
+    struct hb_rec *r = hb_rec(t, bn, STORE_ROOT, &key);
+    assert_int_equal(r->len, l6);
+    assert_memory_equal(r->bytes, v6, l6);
+    assert_int_equal(bs_root_version(t->n[cn].b, &key), 5);
+
+    /* The bad holder refuses a rollback and a rival of its version,
+     * straight from a peer. */
+    struct bs_msg m, rep;
+    uint8_t *frame;
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_STORE;
+    m.rtype = STORE_ROOT;
+    m.key = key;
+    m.bytes = v5;
+    m.len = l5;
+    inject(t, p, &m, &rep, &frame);
+    assert_int_equal(rep.type, BS_MSG_FAILURE);
+    assert_int_equal(rep.code, BS_ERR_STALE);
+    free(frame);
+    m.bytes = v6r;
+    m.len = l6r;
+    inject(t, p, &m, &rep, &frame);
+    assert_int_equal(rep.type, BS_MSG_FAILURE);
+    assert_int_equal(rep.code, BS_ERR_STALE);
+    free(frame);
+    assert_null(hb_rec(t, p, STORE_ROOT, &key));
+
+    /* A read finds 6 on B and C... (P does not count) and repairs C and
+     * P with it: P takes its own version back. */
+    assert_int_equal(get_wait(t, c, STORE_ROOT, &key), 0);
+    assert_int_equal(res.version, 6);
+    hb_run(t, 1000);
+    for (int j = 0; j < 3; j++) {
+        r = hb_rec(t, set[j], STORE_ROOT, &key);
+        assert_non_null(r);
+        assert_int_equal(r->len, l6);
+        assert_memory_equal(r->bytes, v6, l6);
+        assert_int_equal(bs_root_version(t->n[set[j]].b, &key), 6);
+    }
+
+    /* Remotely too: 7 acknowledged on P and B, C misses it; both copies
+     * go bad. A ROOT_READ of B answers a failure, not "none", so a rival
+     * expecting 6 finds only C and writes nothing. */
+    t->drop_type = BS_MSG_STORE;
+    t->drop_mask = 1u << cn;
+    assert_int_equal(root_put_wait(t, c, v7, l7, 6), 0);
+    t->drop_mask = 0;
+    hb_rec(t, p, STORE_ROOT, &key)->damaged = true;
+    hb_rec(t, bn, STORE_ROOT, &key)->damaged = true;
+    assert_int_not_equal(root_put_wait(t, c, v7r, l7r, 6), 0);
+    assert_int_equal(bs_root_version(t->n[cn].b, &key), 6);
+    assert_null(hb_rec(t, p, STORE_ROOT, &key));
+    assert_null(hb_rec(t, bn, STORE_ROOT, &key));
+    hb_free(t);
+    free(t);
+}
+
 /* ---- leases ---- */
 
 static void test_reclaim_and_tombstones(void **state)
@@ -999,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_root_majority),
         cmocka_unit_test(test_root_unanswered_then_superseded),
         cmocka_unit_test(test_root_queue_local_bounded),
+        cmocka_unit_test(test_root_bad_copy_not_none),
         cmocka_unit_test(test_reclaim_and_tombstones),
         cmocka_unit_test(test_kv_last_writer_wins),
         cmocka_unit_test(test_input_refuses_garbage),
