@@ -25,12 +25,13 @@
  * (bs_locate; one answer covers the whole range of that location). If this
  * node is among the first k distinct physical nodes of the location's
  * replica set it keeps them. Otherwise it asks those members which of the
- * records they hold (SYNC_KEYS), pushes or exchanges leases for the rest,
- * and drops its copy once every member confirmed holding it — or, when some
- * member refused for space, once every member that is not full did and at
- * least one did, unless this node is itself one of the location's diversion
- * spares. A record is never dropped on fewer confirmations, so the last
- * known copy stays.
+ * records they hold (SYNC_KEYS), pushes or exchanges leases for the rest
+ * (an exchange counts only if the member answers that it holds the block;
+ * if not, it is pushed), sends to the location's diversion spares, in
+ * order, the copies members refused for want of space, and drops its copy
+ * once k distinct nodes confirmed holding it present. A refusal (FULL,
+ * QUOTA, a mark of an earlier one) never counts, so the copy is never
+ * dropped with fewer than k others holding it.
  *
  * Expiry. kv records past their expiry and content blocks without a live
  * lease are dropped (bs_drop keeps the reclaim records); tombstones go once
@@ -234,6 +235,7 @@ bool sync_key_busy(const struct bs_sync *s, const struct id *key)
 }
 
 static void on_persist(struct bs *b, void *ctx, int status);
+static void on_exchange(struct bs *b, void *ctx, int status, bool held);
 
 /* Starts a push, pull or lease exchange in op (already filled). Frees op
  * when it cannot start. */
@@ -248,6 +250,9 @@ void sync_op_start(struct bs_sync *s, struct sync_op *op)
         break;
     case OP_PULL:
         rc = bs_pull(b, &op->peer, op->type, &op->key, on_persist, sync_op_ctx(s, op));
+        break;
+    case OP_HLEASE:
+        rc = bs_lease_exchange_held(b, &op->peer, &op->key, on_exchange, sync_op_ctx(s, op));
         break;
     default: rc = bs_lease_exchange(b, &op->peer, &op->key, on_persist, sync_op_ctx(s, op)); break;
     }
@@ -301,9 +306,26 @@ static void on_persist(struct bs *b, void *ctx, int status)
         return;
     }
     if (op->kind == OP_HPUSH || op->kind == OP_HLEASE)
-        sync_handoff_done(s, op, status);
+        /* a push stored is held; an exchange says so only through
+         * on_exchange */
+        sync_handoff_done(s, op, status, status == 0 && op->kind == OP_HPUSH);
     else
         sync_pair_done(s, op, status);
+}
+
+/* A handoff lease exchange finished: the member counts only if it holds
+ * the block (held), not merely because it answered. */
+static void on_exchange(struct bs *b, void *ctx, int status, bool held)
+{
+    struct bs_sync *s = b->sync;
+    struct sync_op *op = op_from_ctx(s, ctx);
+    if (!op)
+        return;
+    if (status == -ECANCELED) {
+        sync_op_free(s, op);
+        return;
+    }
+    sync_handoff_done(s, op, status, held);
 }
 
 void sync_on_rpc(struct bs *b, void *ctx, int status, uint16_t type, const uint8_t *payload,

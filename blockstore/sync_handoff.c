@@ -165,16 +165,23 @@ static void on_locate(struct bs *b, void *ctx, int status, const struct bs_locat
     }
     h->nmem = 0;
     h->self_in_set = false;
-    for (unsigned i = 0; i < nd; i++) {
-        bool self = addr_eq(&distinct[i], me);
-        h->self_in_set = h->self_in_set || self;
-        if (i >= b->cfg.replicas)
-            continue;
-        if (self)
+    for (unsigned i = 0; i < nd && i < b->cfg.replicas; i++) {
+        if (addr_eq(&distinct[i], me))
             first_k = true;
         else if (h->nmem < BS_REPLICAS_MAX)
-            h->mem[h->nmem++] = distinct[i];
+            h->cand[h->nmem++] = distinct[i];
     }
+    h->ncand = h->nmem;
+    for (unsigned i = b->cfg.replicas; i < nd; i++) {
+        if (addr_eq(&distinct[i], me))
+            h->self_in_set = true;
+        else if (h->ncand < SYNC_CAND_MAX)
+            h->cand[h->ncand++] = distinct[i];
+    }
+    /* A spare itself holds the copy where it belongs while members are
+     * full: it sends it to no other spare, only to the members. */
+    if (h->self_in_set)
+        h->ncand = h->nmem;
     if (loc->has_pred && id_in_oc(&h->probe, &loc->pred, &loc->vnode.id)) {
         h->loc_lo = loc->pred;
         h->loc_hi = loc->vnode.id;
@@ -229,7 +236,15 @@ static bool batch_build(struct bs_sync *s)
     return true;
 }
 
-/* Drops what enough members confirmed holding. */
+static unsigned bits(unsigned x)
+{
+    unsigned n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
+/* Drops what k distinct nodes confirmed holding present. */
 static void batch_finish(struct bs_sync *s)
 {
     struct bs *b = s->b;
@@ -240,19 +255,43 @@ static void batch_finish(struct bs_sync *s)
         if (!e || !id_eq(&e->digest, &hk->digest) || (e->flags & BS_E_WRITING) ||
             local_range(b, &hk->key, NULL) || sync_key_busy(s, &hk->key))
             continue;
-        bool all = h->nmem > 0 && hk->confirmed >= h->nmem;
-        bool rest_full =
-            hk->confirmed >= 1 && hk->confirmed + hk->full >= h->nmem && !h->self_in_set;
-        LOG_D(b->lg, "sync", "handoff: %02x%02x confirmed by %u of %u (%u full)", hk->key.b[0],
-              hk->key.b[1], hk->confirmed, h->nmem, hk->full);
-        if (!all && !rest_full)
-            continue;
+        /* Members and spares are distinct physical nodes (on_locate), and
+         * a bit is set only on an answer of this batch saying the node
+         * holds the record present: never on a refusal, a cached "full",
+         * or an exchange with a node that lacks the bytes. */
+        unsigned held = bits(hk->confirmed);
+        LOG_D(b->lg, "sync", "handoff: %02x%02x held by %u of %u (%u members, %u spares)",
+              hk->key.b[0], hk->key.b[1], held, b->cfg.replicas,
+              bits(hk->confirmed & ((1u << h->nmem) - 1)), bits(hk->confirmed >> h->nmem));
+        if (held < b->cfg.replicas)
+            continue; /* kept; the next walk tries again */
         bs_drop(b, e);
         b->stats.handed_off++;
     }
     h->nkeys = 0;
     h->running = false;
     h->batches++;
+}
+
+/* Sends candidate c a push or a lease exchange of batch key i. */
+static void hop_start(struct bs_sync *s, uint8_t kind, unsigned c, size_t i)
+{
+    struct handoff *h = &s->ho;
+    struct hkey *hk = &h->keys[i];
+    struct sync_op *o = sync_op_new(s, kind);
+    if (!o)
+        return;
+    o->hm = (uint8_t)c;
+    o->hk = (uint16_t)i;
+    o->owner_gen = h->gen;
+    o->peer = h->cand[c];
+    o->type = hk->type;
+    o->key = hk->key;
+    h->pending++;
+    sync_op_start(s, o);
+    /* op_start frees an op that could not start */
+    if (o->kind == OP_FREE)
+        h->pending--;
 }
 
 static int batch_send(struct bs_sync *s)
@@ -278,8 +317,8 @@ static int batch_send(struct bs_sync *s)
             break;
         op->hm = (uint8_t)m;
         op->owner_gen = h->gen;
-        op->peer = h->mem[m];
-        if (bs_rpc(s->b, &h->mem[m], BS_MSG_SYNC_KEYS, buf, len, sync_on_rpc, sync_op_ctx(s, op),
+        op->peer = h->cand[m];
+        if (bs_rpc(s->b, &h->cand[m], BS_MSG_SYNC_KEYS, buf, len, sync_on_rpc, sync_op_ctx(s, op),
                    &reqid) < 0) {
             sync_op_free(s, op);
             continue;
@@ -358,32 +397,16 @@ void sync_keys_reply(struct bs_sync *s, struct sync_op *op, int status, uint16_t
                                 ? memcmp(p->digest, e->digest.b, SYNC_DIGEST_LEN) == 0
                                 : p->version >= e->version;
                 if (same)
-                    hk->confirmed++;
+                    hk->confirmed |= (uint16_t)(1u << m);
                 else
                     kind = e->type == STORE_CONTENT ? OP_HLEASE : (sync_good(e) ? OP_HPUSH : 0);
             } else if (sync_good(e) && !(p->flags & SYNC_F_BUSY)) {
+                /* Even to a member a push refused for space lately: only
+                 * its answer now says whether it is full. */
                 kind = OP_HPUSH;
             }
-            if (kind == OP_HPUSH && sync_peer_full(s, &h->mem[m])) {
-                hk->full++; /* it said so lately: do not send the bytes again */
-                continue;
-            }
-            if (!kind)
-                continue;
-            struct sync_op *o = sync_op_new(s, kind);
-            if (!o)
-                continue;
-            o->hm = (uint8_t)m;
-            o->hk = (uint16_t)i;
-            o->owner_gen = h->gen;
-            o->peer = h->mem[m];
-            o->type = hk->type;
-            o->key = hk->key;
-            h->pending++;
-            sync_op_start(s, o);
-            /* op_start frees an op that could not start */
-            if (o->kind == OP_FREE)
-                h->pending--;
+            if (kind)
+                hop_start(s, kind, m, i);
         }
     }
     if (h->pending == 0) {
@@ -520,26 +543,38 @@ void sync_handoff_round(struct bs_sync *s)
     handoff_continue(s);
 }
 
-void sync_handoff_done(struct bs_sync *s, struct sync_op *op, int status)
+void sync_handoff_done(struct bs_sync *s, struct sync_op *op, int status, bool held)
 {
     struct bs *b = s->b;
     struct handoff *h = &s->ho;
-    bool mine = op->owner_gen == h->gen && h->running && op->hk < h->nkeys;
+    bool mine = op->owner_gen == h->gen && h->running && op->hk < h->nkeys && op->hm < h->ncand;
+    uint8_t kind = op->kind;
+    unsigned c = op->hm;
+    size_t i = op->hk;
 
-    if (mine) {
-        struct hkey *hk = &h->keys[op->hk];
-        if (status == 0) {
-            hk->confirmed++;
-            if (op->kind == OP_HPUSH)
-                b->stats.sync_pushed++;
-        } else if (status == BS_ERR_FULL || status == BS_ERR_QUOTA) {
-            hk->full++;
-        }
-    }
     if (status == BS_ERR_FULL)
         sync_peer_mark_full(s, &op->peer);
-    sync_op_free(s, op);
-    if (mine && --h->pending == 0) {
+    if (status == 0 && kind == OP_HPUSH)
+        b->stats.sync_pushed++;
+    sync_op_free(s, op); /* before starting more: sync_op_new may move the table */
+    if (!mine)
+        return;
+    struct hkey *hk = &h->keys[i];
+    if (status == 0 && held) {
+        hk->confirmed |= (uint16_t)(1u << c);
+    } else if (status == 0 && kind == OP_HLEASE) {
+        /* It answered without HELD: no copy, a tombstone, or a copy that
+         * went bad since SYNC_KEYS. It lacks the block: push it. */
+        struct bs_entry *e = bs_index_find(&b->ix, hk->type, &hk->key);
+        if (e && sync_good(e))
+            hop_start(s, OP_HPUSH, c, i);
+    } else if (status == BS_ERR_FULL && kind == OP_HPUSH && hk->next_spare < h->ncand - h->nmem) {
+        /* Out of space, as it said just now (BS_ERR_QUOTA is the owner's
+         * limit, not the node's: no spare for that): the next spare in
+         * the location's order gets the copy instead. */
+        hop_start(s, OP_HPUSH, h->nmem + hk->next_spare++, i);
+    }
+    if (--h->pending == 0) {
         batch_finish(s);
         handoff_continue(s);
     }

@@ -89,11 +89,17 @@ struct sync_session {
     size_t nq, capq;
 };
 
+/* Handoff candidates of a location: its replica-set members (other than
+ * this node) first, then its diversion spares (distinct physical nodes
+ * after the first k, other than this node), in the location's order. */
+#define SYNC_CAND_MAX (BS_REPLICAS_MAX + BS_DIVERT_MAX)
+
 struct hkey {
     uint8_t type;
     struct id key;
-    struct id digest; /* at batch start: a change since cancels the drop */
-    uint8_t confirmed, full;
+    struct id digest;   /* at batch start: a change since cancels the drop */
+    uint16_t confirmed; /* bit c: candidate c holds the record present */
+    uint8_t next_spare; /* the spare the next member refusing FULL sends to */
 };
 
 struct kept_range {
@@ -110,10 +116,10 @@ struct handoff {
     unsigned locates, batches;
     struct id probe; /* the key being located */
     bool have_loc;
-    struct id loc_lo, loc_hi; /* (lo, hi]: the location's range */
-    struct id bcur;           /* its records up to here are offered */
-    struct addr mem[BS_REPLICAS_MAX];
-    unsigned nmem;
+    struct id loc_lo, loc_hi;        /* (lo, hi]: the location's range */
+    struct id bcur;                  /* its records up to here are offered */
+    struct addr cand[SYNC_CAND_MAX]; /* members [0, nmem), spares [nmem, ncand) */
+    unsigned nmem, ncand;
     bool self_in_set; /* this node is one of the location's diversion spares */
     size_t nkeys;
     struct hkey keys[SYNC_HANDOFF_BATCH];
@@ -144,6 +150,17 @@ struct bs_sync {
     uint64_t view_hash;       /* of every vnode's predecessor and successors */
     uint64_t view_changed_at; /* when the round saw view_hash change */
 };
+
+/* ---- lease exchange telling whether the peer holds the block (xfer.c) ---- */
+
+/* status as bs_lease_exchange's done; held: the peer answered with
+ * BS_MERGE_F_HELD (it holds the block, present or being written). A peer
+ * with no entry, a tombstone or a bad copy answers without it, and the
+ * exchange still succeeds (status 0, held false). */
+typedef void (*bs_exchange_fn)(struct bs *b, void *ctx, int status, bool held);
+/* bs_lease_exchange with that completion. */
+int bs_lease_exchange_held(struct bs *b, const struct addr *to, const struct id *key,
+                           bs_exchange_fn done, void *ctx);
 
 /* ---- small helpers ---- */
 
@@ -253,8 +270,10 @@ void sync_pair_done(struct bs_sync *s, struct sync_op *op, int status);
 void sync_handoff_round(struct bs_sync *s);
 void sync_keys_reply(struct bs_sync *s, struct sync_op *op, int status, uint16_t type,
                      const uint8_t *payload, size_t len);
-/* An HPUSH or HLEASE finished; frees op. */
-void sync_handoff_done(struct bs_sync *s, struct sync_op *op, int status);
+/* An HPUSH or HLEASE finished; frees op. held: the peer holds the record
+ * present (a push it stored; a lease exchange answered with
+ * BS_MERGE_F_HELD). */
+void sync_handoff_done(struct bs_sync *s, struct sync_op *op, int status, bool held);
 void sync_expire_run(struct bs_sync *s);
 
 #endif

@@ -1,12 +1,14 @@
 /* xfer.c — moving one record or its leases between this node and one
  * peer, for maintenance (sync.c): push (STORE of the local copy with its
  * leases), pull (GET, then a local store of what verifies) and lease
- * exchange (LEASE_MERGE both ways). */
+ * exchange (LEASE_MERGE both ways; bs_lease_exchange_held also tells
+ * whether the peer holds the block). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blockstore/core.h"
+#include "blockstore/sync_int.h"
 
 enum { X_PUSH, X_PULL, X_EXCHANGE };
 struct bs_xop {
@@ -14,8 +16,10 @@ struct bs_xop {
     uint8_t kind, type;
     struct id key;
     uint64_t reqid;
-    bool rpc; /* the request is out */
+    bool rpc;  /* the request is out */
+    bool held; /* exchange: the peer said it holds the block (BS_MERGE_F_HELD) */
     bs_persist_fn done;
+    bs_exchange_fn xdone; /* exchange: instead of done, with held */
     void *ctx;
 };
 
@@ -37,7 +41,9 @@ static struct bs_xop *xop_new(struct bs *b, uint8_t kind, enum store_type type,
 static void xop_finish(struct bs *b, struct bs_xop *x, int status)
 {
     bs_list_del(&x->link);
-    if (x->done)
+    if (x->xdone)
+        x->xdone(b, x->ctx, status, status == 0 && x->held);
+    else if (x->done)
         x->done(b, x->ctx, status);
     free(x);
 }
@@ -95,6 +101,10 @@ static void xop_replied(struct bs *b, void *ctx, int status, uint16_t type, cons
         rc = reply_code(type, p, len, BS_MSG_LEASE_MERGE_OK, &m);
         if (rc == 0 && !id_eq(&m.key, &x->key))
             rc = BS_ERR_MALFORMED;
+        /* An answer without HELD is a success too (the peer merged what
+         * it had: a tombstone, a bad copy, nothing), but it does not say
+         * the peer holds the block: xdone gets that apart. */
+        x->held = rc == 0 && (m.flags & BS_MERGE_F_HELD);
         if (rc == 0 && m.nleases) {
             l = bs_msg_leases(&m);
             size_t n = 0;
@@ -167,8 +177,8 @@ int bs_pull(struct bs *b, const struct addr *from, enum store_type type, const s
     return rc;
 }
 
-int bs_lease_exchange(struct bs *b, const struct addr *to, const struct id *key, bs_persist_fn done,
-                      void *ctx)
+static int lease_exchange(struct bs *b, const struct addr *to, const struct id *key,
+                          bs_persist_fn done, bs_exchange_fn xdone, void *ctx)
 {
     struct bs_entry *e = bs_index_find(&b->ix, STORE_CONTENT, key);
     struct bs_msg m;
@@ -180,12 +190,25 @@ int bs_lease_exchange(struct bs *b, const struct addr *to, const struct id *key,
     struct bs_xop *x = xop_new(b, X_EXCHANGE, STORE_CONTENT, key, done, ctx);
     if (!x)
         return -ENOMEM;
+    x->xdone = xdone;
     int rc = bs_rpc_msg(b, to, &m, 0, b->cfg.rpc_tries, xop_replied, x, &x->reqid);
     if (rc < 0) {
         bs_list_del(&x->link);
         free(x);
     }
     return rc;
+}
+
+int bs_lease_exchange(struct bs *b, const struct addr *to, const struct id *key, bs_persist_fn done,
+                      void *ctx)
+{
+    return lease_exchange(b, to, key, done, NULL, ctx);
+}
+
+int bs_lease_exchange_held(struct bs *b, const struct addr *to, const struct id *key,
+                           bs_exchange_fn done, void *ctx)
+{
+    return lease_exchange(b, to, key, NULL, done, ctx);
 }
 
 void bs_xfer_release(struct bs *b)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blockstore/core.h"
 #include "blockstore/sync_int.h"
 #include "common/frame.h"
 
@@ -291,9 +292,11 @@ static void test_crash_return_counts_again(void **state)
 }
 
 /* Three nodes, k = 2. A block sits only on the node outside its replica
- * set, and both members are full: the copy stays (never the last one), and
- * a member that refused is not sent the bytes again for a while. Once the
- * members have room, the copy is handed off and dropped. */
+ * set (the location's one spare), and both members are full: the copy
+ * stays (never the last one). Handoff asks the members again in every
+ * round (a push; only the answer says a member is full, not a mark of an
+ * earlier refusal). Once the members have room, the copy is handed off
+ * and dropped. */
 static void test_full_members_keep_last_copy(void **state)
 {
     (void)state;
@@ -327,8 +330,8 @@ static void test_full_members_keep_last_copy(void **state)
     assert_true(bs_holds(t.n[out].b, STORE_CONTENT, &key));
     assert_int_equal(holders(&t, STORE_CONTENT, &key), 1);
     assert_int_equal(SUM(&t, handed_off), 0);
-    assert_int_equal(t.stores_to[set[0]], 1);
-    assert_int_equal(t.stores_to[set[1]], 1);
+    assert_int_equal(t.stores_to[set[0]], 4);
+    assert_int_equal(t.stores_to[set[1]], 4);
 
     /* Room at last. */
     for (int j = 0; j < 2; j++) {
@@ -342,6 +345,172 @@ static void test_full_members_keep_last_copy(void **state)
     round_all(&t);
     assert_true(placed_exactly(&t, STORE_CONTENT, &key));
     assert_int_equal(SUM(&t, handed_off), 1);
+    net_free(&t);
+}
+
+/* Node i's copy of key fails its check: gone from its disk, held bad. */
+static void turn_bad(struct tnet *t, int i, const struct id *key)
+{
+    struct tnode *nd = &t->n[i];
+    struct bs_entry *e = bs_index_find(&nd->b->ix, STORE_CONTENT, key);
+    assert_non_null(e);
+    bs_index_set_size(&nd->b->ix, e, e->size, BS_E_BAD);
+    struct mrec *r = ms_find(&nd->st, STORE_CONTENT, key);
+    assert_non_null(r);
+    free(r->bytes);
+    *r = nd->st.r[--nd->st.n];
+}
+
+/* The up nodes in ring order from key's successor (each node has one
+ * vnode): the replica set, then the diversion spares. */
+static size_t ring_from(struct tnet *t, const struct id *key, int *out)
+{
+    unsigned k = t->k;
+    t->k = T_NODES;
+    size_t n = replica_set(t, key, out);
+    t->k = k;
+    return n;
+}
+
+/* Four nodes, k = 3; the fourth, X, holds a block outside the replica set
+ * {A, B, M}. All three hold it too, M with an older lease, so SYNC_KEYS_OK
+ * says PRESENT with another digest and X exchanges leases with M. Between
+ * the two, M's copy fails its check: M answers LEASE_MERGE_OK without
+ * HELD. X must not count M: it keeps its copy and pushes M the block, and
+ * drops only once M stored it. */
+static void test_handoff_lease_exchange_not_held(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id key;
+    struct lease l, renewed;
+    struct sig_key k;
+    int ring[T_NODES];
+
+    net_init(&t, 4, 3);
+    net_settle(&t);
+    round_all(&t);
+    net_run(&t, SYNC_HANDOFF_QUIET_MS); /* handoff waits for a quiet ring */
+    make_block(&t, 800, 90 * T_DAY_S, bytes, &len, &key, &l);
+    assert_int_equal(ring_from(&t, &key, ring), 4);
+    const int a = ring[0], bb = ring[1], m = ring[2], x = ring[3];
+    owner_key(&k);
+    assert_int_equal(lease_sign(&k, &key, wall_s(&t) * 1000, wall_s(&t) + 90 * T_DAY_S, &renewed),
+                     0);
+    const int with_renewal[] = {x, a, bb};
+    plant(&t, m, STORE_CONTENT, &key, bytes, len, &l);
+    for (unsigned i = 0; i < N_ELEMS(with_renewal); i++) {
+        int n = with_renewal[i];
+        plant(&t, n, STORE_CONTENT, &key, bytes, len, &l);
+        struct bs_entry *e = bs_index_find(&t.n[n].b->ix, STORE_CONTENT, &key);
+        assert_int_equal(bs_index_merge_leases(&t.n[n].b->ix, e, &renewed, 1, wall_s(&t), NULL), 0);
+        ms_lease(&t.n[n].st, &key, &renewed, 1);
+    }
+    counts_reset(&t);
+    /* Only X runs a round (the members' range sync would mend M first),
+     * stepped until the three members answered SYNC_KEYS. */
+    bs_on_update(t.n[x].b, 0);
+    for (unsigned ms = 0; t.count[BS_MSG_SYNC_KEYS - 1000] < 3; ms++) {
+        assert_true(ms < 2000);
+        net_run(&t, 1);
+    }
+    assert_int_equal(t.count[BS_MSG_LEASE_MERGE - 1000], 0);
+    turn_bad(&t, m, &key);
+    net_run(&t, 2000);
+    assert_int_equal(t.count[BS_MSG_LEASE_MERGE - 1000], 1);
+    /* M got the block pushed, and only then did X drop its copy: three
+     * good copies. */
+    assert_int_equal(holders(&t, STORE_CONTENT, &key), 3);
+    assert_int_equal(t.stores_to[m], 1);
+    assert_true(bs_holds(t.n[m].b, STORE_CONTENT, &key));
+    assert_true(placed_exactly(&t, STORE_CONTENT, &key));
+    assert_int_equal(SUM(&t, handed_off), 1);
+    net_free(&t);
+}
+
+/* The location of key as its first vnode gives it, without node x in its
+ * list (as a ring larger than k + BS_DIVERT_MAX nodes would give it), put
+ * in x's location cache: x is outside the replica set and the spares. */
+static void locate_without(struct tnet *t, int owner, int x)
+{
+    struct bs_location loc;
+    bs_location_of(t->n[owner].b, 0, &loc);
+    assert_int_equal(loc.n, T_NODES);
+    assert_true(addr_eq(&loc.set[loc.n - 1].addr, &t->n[x].addr));
+    loc.n--;
+    bs_cache_learn(t->n[x].b, &loc);
+}
+
+/* A node restarted with its disk, with or without space. */
+static void restart(struct tnet *t, int i, bool no_space, int via)
+{
+    node_crash(t, i);
+    t->no_space[i] = no_space;
+    node_start(t, i, via);
+}
+
+/* Six nodes, k = 3. X holds a block, outside its replica set {A, B, C}
+ * and outside the spares S1, S2 listed after it. B and C are full, and S2
+ * too: A stores it, B's refusal sends it to S1, C's to S2, which refuses.
+ * Two holders confirmed: X keeps its copy (a full member is no holder).
+ * Once S2 has room, the next round places the third copy there and X
+ * drops. */
+static void test_handoff_full_members_spares(void **state)
+{
+    (void)state;
+    struct tnet t;
+    uint8_t bytes[BLOCK_MAX_STORED];
+    size_t len;
+    struct id key;
+    struct lease l;
+    int ring[T_NODES];
+
+    memset(&t, 0, sizeof(t));
+    net_init(&t, 6, 3);
+    net_settle(&t);
+    make_block(&t, 900, 90 * T_DAY_S, bytes, &len, &key, &l);
+    assert_int_equal(ring_from(&t, &key, ring), 6);
+    const int a = ring[0], bb = ring[1], c = ring[2], s1 = ring[3], s2 = ring[4], x = ring[5];
+    restart(&t, bb, true, x);
+    restart(&t, c, true, x);
+    restart(&t, s2, true, x);
+    net_settle(&t);
+    round_all(&t);
+    net_run(&t, SYNC_HANDOFF_QUIET_MS);
+    plant(&t, x, STORE_CONTENT, &key, bytes, len, &l);
+    counts_reset(&t);
+    locate_without(&t, a, x);
+    bs_on_update(t.n[x].b, 0);
+    net_run(&t, 2000);
+    assert_true(bs_holds(t.n[x].b, STORE_CONTENT, &key));
+    assert_int_equal(t.stores_to[a], 1);
+    assert_int_equal(t.stores_to[bb], 1);
+    assert_int_equal(t.stores_to[c], 1);
+    assert_int_equal(t.stores_to[s1], 1);
+    assert_int_equal(t.stores_to[s2], 1);
+    assert_true(bs_holds(t.n[a].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t.n[s1].b, STORE_CONTENT, &key));
+    assert_int_equal(holders(&t, STORE_CONTENT, &key), 3);
+    assert_int_equal(SUM(&t, handed_off), 0);
+
+    /* Room on S2. */
+    restart(&t, s2, false, x);
+    net_settle(&t);
+    round_all(&t);
+    net_run(&t, SYNC_HANDOFF_QUIET_MS);
+    assert_int_equal(holders(&t, STORE_CONTENT, &key), 3);
+    counts_reset(&t);
+    locate_without(&t, a, x);
+    bs_on_update(t.n[x].b, 0);
+    net_run(&t, 2000);
+    assert_false(bs_holds(t.n[x].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t.n[a].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t.n[s1].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t.n[s2].b, STORE_CONTENT, &key));
+    assert_int_equal(holders(&t, STORE_CONTENT, &key), 3);
+    assert_int_equal(stats_of(&t, x).handed_off, 1);
     net_free(&t);
 }
 
@@ -495,6 +664,8 @@ int main(void)
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_crash_return_counts_again),
         cmocka_unit_test(test_full_members_keep_last_copy),
+        cmocka_unit_test(test_handoff_lease_exchange_not_held),
+        cmocka_unit_test(test_handoff_full_members_spares),
         cmocka_unit_test(test_versions_and_repair),
         cmocka_unit_test(test_vnodes_steady_then_join),
         cmocka_unit_test(test_periodic_rounds),
