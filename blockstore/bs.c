@@ -58,6 +58,10 @@ bool bs_is_self(const struct bs *b, const struct addr *a)
     return addr_eq(&b->core->self, a);
 }
 
+/* An entry keeps at most BS_LEASE_OWNERS_MAX records (index.c), which is
+ * within BS_MSG_LEASES_MAX (a static assertion there): they always travel
+ * whole, so no truncation can leave out a live lease or a reclaim. The
+ * bound below only guards the message codec. */
 void bs_leases_of(const struct bs_entry *e, struct bs_msg *m)
 {
     m->leases = e->leases;

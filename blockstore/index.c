@@ -22,10 +22,19 @@
 #include <string.h>
 
 #include "blockstore/internal.h"
+#include "blockstore/msg.h"
 #include "common/hash.h"
 #include "common/wire.h"
 
 #define COUNTED_FLAGS (BS_E_PRESENT | BS_E_WRITING)
+
+/* Most owners (lease records) one entry keeps. A record of an owner not
+ * yet held is left out beyond it (the caller finds it missing: lease.c's
+ * bs_lease_capped); records of owners held always merge. So an entry's
+ * records always fit one message, and no truncation when sending them
+ * (bs_leases_of) can drop a live lease. */
+#define BS_LEASE_OWNERS_MAX 1024
+_Static_assert(BS_LEASE_OWNERS_MAX <= BS_MSG_LEASES_MAX, "an entry's leases fit one message");
 
 int bs_index_init(struct bs_index *ix)
 {
@@ -295,6 +304,8 @@ int bs_index_merge_leases(struct bs_index *ix, struct bs_entry *e, const struct 
             }
             continue;
         }
+        if (nn >= BS_LEASE_OWNERS_MAX)
+            continue; /* a new owner past the cap: left out */
         memmove(&nv[at + 1], &nv[at], (nn - at) * sizeof(*nv));
         nv[at] = l[i];
         nn++;

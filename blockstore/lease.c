@@ -22,6 +22,66 @@
 
 #define MOD "bs"
 
+/* A holder's refusal of a new owner's lease (BS_ERR_QUOTA). */
+#define LEASE_CAP_REASON "a holder refused a new owner: the block has the most owners a node keeps"
+
+/* ---- admission of records from outside ---- */
+
+/* Declared here and in server.c, their two users (core.h is another
+ * engineer's file at the moment). */
+size_t bs_lease_admit(const struct bs_entry *e, struct lease *l, size_t n, uint64_t now_s);
+bool bs_lease_capped(const struct bs_entry *e, const struct lease *l, size_t n, uint64_t now_s);
+
+/* e's record of owner, or NULL (e->leases is sorted by owner). */
+static const struct lease *record_of(const struct bs_entry *e, const struct sig_pub *owner)
+{
+    size_t lo = 0, hi = e ? e->nleases : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(e->leases[mid].owner.b, owner->b, SIG_PUB_LEN);
+        if (c == 0)
+            return &e->leases[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Keeps, in place, the records from a peer or client (each passed
+ * bs_lease_check) that may merge into e (may be NULL): a live one (expiry
+ * after now_s), or a dead one (expired, or a reclaim) of an owner that has
+ * a record in e or a live one among l — so a reclaim spreads to every
+ * holder of its owner's grant, but dead records of owners nobody holds do
+ * not pile up rows (a peer could send any number of expired leases it
+ * signed). Returns how many are kept. */
+size_t bs_lease_admit(const struct bs_entry *e, struct lease *l, size_t n, uint64_t now_s)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool keep = l[i].expiry_s > now_s || record_of(e, &l[i].owner);
+        for (size_t j = 0; !keep && j < n; j++)
+            keep = l[j].expiry_s > now_s && !memcmp(l[j].owner.b, l[i].owner.b, SIG_PUB_LEN);
+        if (keep)
+            l[k++] = l[i];
+    }
+    /* Compacting in place moves each kept record to a place no later one
+     * overwrites, so every live record stays somewhere in l[0..n): all the
+     * inner scan looks for. */
+    return k;
+}
+
+/* After a merge of l into e: was a live record of an owner new to e left
+ * out for the cap on owners per entry (index.c)? */
+bool bs_lease_capped(const struct bs_entry *e, const struct lease *l, size_t n, uint64_t now_s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (l[i].expiry_s > now_s && !record_of(e, &l[i].owner))
+            return true;
+    return false;
+}
+
 /* ---- local merge ---- */
 
 struct lmop {
@@ -59,21 +119,36 @@ int bs_lease_merge_local(struct bs *b, const struct id *key, const struct lease 
     uint64_t now_s = bs_now_s(b);
     bool changed = false;
     struct lmop *o = calloc(1, sizeof(*o));
+    struct lease *ok = malloc((n ? n : 1) * sizeof(*ok));
     int rc;
 
-    if (!o)
+    if (!o || !ok) {
+        free(o);
+        free(ok);
         return -ENOMEM;
+    }
     o->cb = cb;
     o->ctx = ctx;
     o->pending = 1;
     *held = e && (e->flags & (BS_E_PRESENT | BS_E_WRITING));
     if (e) {
-        rc = bs_index_merge_leases(&b->ix, e, l, n, now_s, &changed);
+        if (n)
+            memcpy(ok, l, n * sizeof(*ok));
+        size_t nok = bs_lease_admit(e, ok, n, now_s);
+        rc = bs_index_merge_leases(&b->ix, e, ok, nok, now_s, &changed);
         if (rc < 0) {
+            free(ok);
             free(o);
             return rc;
         }
+        /* A new owner past the cap is refused; the others merged. */
+        if (bs_lease_capped(e, ok, nok, now_s)) {
+            o->status = BS_ERR_QUOTA;
+            LOG_W(b->lg, MOD, "a lease of a new owner refused: the block has %u owners",
+                  (unsigned)e->nleases);
+        }
     }
+    free(ok);
     if (e && *held && !bs_entry_live(e, now_s)) {
         if (bs_drop_cb(b, e, lmop_persisted, o) == 0)
             o->pending++;
@@ -186,7 +261,8 @@ static void merge_replied(struct bs *b, void *ctx, int status)
     struct merge_reply *r = ctx;
     if (!b->core->freeing) {
         if (status) {
-            bs_reply_failure(b, &r->to, r->reqid, status, NULL, -1);
+            bs_reply_failure(b, &r->to, r->reqid, status,
+                             status == BS_ERR_QUOTA ? LEASE_CAP_REASON : NULL, -1);
         } else {
             struct bs_entry *e = bs_index_find(&b->ix, STORE_CONTENT, &r->key);
             struct bs_msg m = {.type = BS_MSG_LEASE_MERGE_OK,
@@ -293,7 +369,8 @@ static void lop_done(struct bs *b, struct bs_lop *op)
             bs_reply_msg(b, &op->from, op->reqid, &m);
         } else {
             int code = op->err ? op->err : op->answered ? BS_ERR_NOT_FOUND : -ETIMEDOUT;
-            bs_reply_failure(b, &op->from, op->reqid, code, NULL, op->vnode);
+            bs_reply_failure(b, &op->from, op->reqid, code,
+                             code == BS_ERR_QUOTA ? LEASE_CAP_REASON : NULL, op->vnode);
         }
     }
     bs_list_del(&op->link);

@@ -18,6 +18,10 @@
 
 #define MOD "bs"
 
+/* lease.c (declared here too: core.h is another engineer's file now). */
+size_t bs_lease_admit(const struct bs_entry *e, struct lease *l, size_t n, uint64_t now_s);
+bool bs_lease_capped(const struct bs_entry *e, const struct lease *l, size_t n, uint64_t now_s);
+
 struct bs_sop {
     struct bs_link link;
     uint8_t type;
@@ -313,6 +317,12 @@ static int store_content(struct bs *b, const struct id *key, const uint8_t *byte
             free(s);
             return rc;
         }
+        /* A new owner past the cap on owners is refused (the sender hears
+         * QUOTA); the records of the others merged all the same. */
+        if (bs_lease_capped(e, l, n, now_s)) {
+            b->stats.stores_refused_quota++;
+            s->status = BS_ERR_QUOTA;
+        }
         if (changed && bs_persist_leases(b, key, e->leases, e->nleases, sop_lease_done, s) == 0)
             s->pending++;
         else if (changed)
@@ -349,6 +359,12 @@ static int store_content(struct bs *b, const struct id *key, const uint8_t *byte
     rc = bs_index_merge_leases(&b->ix, e, l, n, now_s, &changed);
     if (rc < 0)
         goto err_entry;
+    if (!bs_entry_live(e, now_s) && bs_lease_capped(e, l, n, now_s)) {
+        /* Every live lease it came with was a new owner past the cap. */
+        b->stats.stores_refused_quota++;
+        rc = BS_ERR_QUOTA;
+        goto err_entry;
+    }
     bs_index_set_size(&b->ix, e, (uint32_t)len,
                       (uint8_t)((e->flags & ~(BS_E_BAD | BS_E_PRESENT)) | BS_E_WRITING));
     rc = bs_persist_write(b, STORE_CONTENT, key, bytes, len, sop_write_done, s);
@@ -522,6 +538,8 @@ int bs_store_record(struct bs *b, enum store_type type, const struct id *key, co
             if (rc == 0)
                 ok[nok++] = l[i];
         }
+        /* Dead records of owners it has no record of are left out too. */
+        nok = bs_lease_admit(bs_index_find(&b->ix, STORE_CONTENT, key), ok, nok, bs_now_s(b));
         rc = store_content(b, key, bytes, len, ok, nok, repair, cb, ctx);
         free(ok);
         return rc;
@@ -555,7 +573,11 @@ static void reply_store_failure(struct bs *b, const struct store_reply *r, int c
     if (code == BS_ERR_STALE && r->type == STORE_ROOT &&
         bs_read_local(b, STORE_ROOT, &r->key, &cur, &clen) != 0)
         cur = NULL;
-    bs_reply_failure_ex(b, &r->to, r->reqid, code, NULL, -1, cur, cur ? clen : 0);
+    bs_reply_failure_ex(b, &r->to, r->reqid, code,
+                        code == BS_ERR_QUOTA && r->type == STORE_CONTENT
+                            ? "over an owner's quota, or the block has the most owners a node keeps"
+                            : NULL,
+                        -1, cur, cur ? clen : 0);
     free(cur);
 }
 

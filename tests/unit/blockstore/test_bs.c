@@ -654,6 +654,31 @@ static unsigned stranger_replies(struct hb_net *t, int code, unsigned *with_code
     return n;
 }
 
+/* Delivers persist completions and runs due ticks of every node's block
+ * store, delivering no frame (hb_flush would drop the replies to the
+ * stranger; frames between nodes wait in the queue). */
+static void settle(struct hb_net *t)
+{
+    for (unsigned guard = 0;; guard++) {
+        assert_true(guard < 100000);
+        if (t->ncq) {
+            struct hb_comp c = t->cq[0];
+            memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
+            bs_persist_done(t->n[c.node].b, c.token, 0);
+            continue;
+        }
+        bool ran = false;
+        for (int i = 0; i < t->nn; i++) {
+            if (bs_next_deadline(t->n[i].b) <= t->now) {
+                bs_tick(t->n[i].b);
+                ran = true;
+            }
+        }
+        if (!ran)
+            return;
+    }
+}
+
 /* A node that is the whole replica set (k = 1) reads roots locally, so a
  * root put that loses its compare-and-swap finishes at once. Thousands of
  * them queued behind one write must neither recurse once each (a stack
@@ -703,16 +728,7 @@ static void test_root_queue_local_bounded(void **state)
     /* The write completes; the queue drains without deep recursion.
      * (Completions and ticks by hand: hb_flush drops the stranger's
      * replies.) */
-    for (unsigned guard = 0; t->ncq || bs_next_deadline(t->n[0].b) <= t->now; guard++) {
-        assert_true(guard < 100000);
-        if (t->ncq) {
-            struct hb_comp c = t->cq[0];
-            memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
-            bs_persist_done(t->n[0].b, c.token, 0);
-        } else {
-            bs_tick(t->n[0].b);
-        }
-    }
+    settle(t);
     assert_int_equal(bs_root_version(t->n[0].b, &key), 2);
     unsigned conflicts;
     got = stranger_replies(t, BS_ERR_CONFLICT, &conflicts);
@@ -929,6 +945,92 @@ static int kv_put_wait(struct hb_net *t, int client, const uint8_t *bytes, size_
     return res.status;
 }
 
+/* Lease records from outside cannot grow a block's records without
+ * bound: a dead record (expired, or a reclaim) of an owner the holder has
+ * no record of is left out, and past BS_LEASE_OWNERS_MAX (index.c) owners
+ * a new owner is refused with QUOTA while the owners held still renew. */
+static void test_lease_flood_bounded(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    enum { N = 1100, CAP = 1024 };
+    struct sig_key own, *ks = calloc(N, sizeof(*ks));
+    struct lease l, *dead = calloc(N, sizeof(*dead)), *live = calloc(N, sizeof(*live));
+    struct id key;
+    size_t len;
+    unsigned got, n;
+
+    hb_init(t, 3, 3);
+    hb_owner(30, &own);
+    hb_block(70, 500, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    assert_int_equal(put_wait(t, 0, buf, len, &l), 0);
+    assert_int_equal(res.copies, 3);
+    for (unsigned i = 0; i < N; i++) {
+        uint8_t seed[SIG_SEED_LEN];
+        memset(seed, 0x5a, sizeof(seed));
+        seed[0] = (uint8_t)i;
+        seed[1] = (uint8_t)(i >> 8);
+        assert_int_equal(sig_key_from_seed(seed, &ks[i]), 0);
+        assert_int_equal(lease_sign(&ks[i], &key, hb_wall_ms(t) - 5000, hb_wall_s(t) - 1, &dead[i]),
+                         0);
+        hb_lease(t, &ks[i], &key, HB_DAY_S, &live[i]);
+    }
+    struct bs_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_LEASE_MERGE;
+    m.key = key;
+
+    /* Expired records of owners nobody holds: merged as nothing. */
+    m.leases = dead;
+    m.nleases = N;
+    hb_flush(t);
+    raw_request(t, 0, &m, 1);
+    settle(t);
+    got = stranger_replies(t, 0, &n);
+    assert_int_equal(got, 1);
+    struct bs_entry *e = bs_index_find(&t->n[0].b->ix, STORE_CONTENT, &key);
+    assert_non_null(e);
+    assert_int_equal(e->nleases, 1);
+    hb_flush(t);
+
+    /* Live records of N new owners: CAP owners are kept, the rest are
+     * refused (QUOTA, with a reason); every holder the same. */
+    m.leases = live;
+    for (int i = 0; i < 3; i++)
+        raw_request(t, i, &m, 2 + (uint64_t)i);
+    settle(t);
+    got = stranger_replies(t, BS_ERR_QUOTA, &n);
+    assert_int_equal(got, 3);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++) {
+        e = bs_index_find(&t->n[i].b->ix, STORE_CONTENT, &key);
+        assert_int_equal(e->nleases, CAP);
+        assert_true(bs_holds(t->n[i].b, STORE_CONTENT, &key));
+    }
+    hb_flush(t);
+
+    /* An owner held renews as before; a held owner's reclaim spreads. */
+    hb_lease(t, &own, &key, 60 * HB_DAY_S, &l);
+    assert_int_equal(lease_wait(t, 0, &key, &l), 0);
+    assert_int_equal(res.copies, 3);
+    hb_lease(t, &ks[0], &key, 0, &l);
+    assert_int_equal(lease_wait(t, 0, &key, &l), 0);
+    /* A new owner's put of the block is refused, with a reason. */
+    hb_lease(t, &ks[N - 1], &key, HB_DAY_S, &l);
+    assert_int_equal(put_wait(t, 0, buf, len, &l), BS_ERR_QUOTA);
+    assert_true(strlen(res.reason) > 0);
+    for (int i = 0; i < 3; i++) {
+        e = bs_index_find(&t->n[i].b->ix, STORE_CONTENT, &key);
+        assert_int_equal(e->nleases, CAP);
+    }
+    free(ks);
+    free(dead);
+    free(live);
+    hb_free(t);
+    free(t);
+}
+
 static void test_kv_last_writer_wins(void **state)
 {
     (void)state;
@@ -1099,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_root_queue_local_bounded),
         cmocka_unit_test(test_root_bad_copy_not_none),
         cmocka_unit_test(test_reclaim_and_tombstones),
+        cmocka_unit_test(test_lease_flood_bounded),
         cmocka_unit_test(test_kv_last_writer_wins),
         cmocka_unit_test(test_input_refuses_garbage),
         cmocka_unit_test(test_free_cancels),
