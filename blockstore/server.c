@@ -36,9 +36,21 @@ struct bs_sop {
     bool writes;  /* this store writes the record's bytes */
     bool dropped; /* the entry was dropped while the write was in flight */
     bool created; /* the entry did not exist before */
+    /* The entry before this store (to undo a write that could not start). */
     uint32_t prev_size;
     uint8_t prev_flags;
     uint64_t prev_version, prev_expiry;
+    uint64_t expiry; /* what this write sets e->expiry_s to (kv: expiry; root: fingerprint) */
+    /* What is on disk as far as this write knows: the entry before the
+     * first of the writes of its record in flight, or the write of them
+     * that last succeeded since. The write that settles last leaves the
+     * entry at its own record if it succeeded, else at this, so that the
+     * entry always says what the disk holds once writes settle. base_none:
+     * nothing (the entry was made by these writes). */
+    uint32_t base_size;
+    uint8_t base_flags;
+    uint64_t base_version, base_expiry;
+    bool base_none;
     struct bs_sop *leader;
 };
 
@@ -196,18 +208,40 @@ static void sop_write_done(struct bs *b, void *ctx, int status)
     int st = bs_persist_err(status);
 
     s->writes = false; /* no longer in flight */
+    if (status == 0 && !s->dropped) {
+        /* The writes of this record still in flight learn what is on disk
+         * now, in case they fail. */
+        for (struct bs_link *l = b->core->sops.next; l != &b->core->sops; l = l->next) {
+            struct bs_sop *f = BS_CONTAINER(l, struct bs_sop, link);
+            if (f == s || !f->writes || f->dropped || f->type != s->type ||
+                !id_eq(&f->key, &s->key))
+                continue;
+            f->base_none = false;
+            f->base_size = s->type == STORE_CONTENT ? f->base_size : (uint32_t)s->len;
+            f->base_flags = BS_E_PRESENT;
+            f->base_version = s->version;
+            f->base_expiry = s->expiry;
+        }
+    }
     if (e && !s->dropped && !sop_writer(b, s->type, &s->key, s)) {
-        /* The last write of this record: the entry takes its outcome. */
+        /* The last write of this record to settle: the entry takes the
+         * outcome (its own record if it succeeded, else the last that did). */
         if (status == 0) {
-            bs_index_set_size(&b->ix, e, e->size,
+            uint32_t size = e->size;
+            if (e->type != STORE_CONTENT) {
+                e->version = s->version;
+                e->expiry_s = s->expiry;
+                size = (uint32_t)s->len;
+            }
+            bs_index_set_size(&b->ix, e, size,
                               (uint8_t)((e->flags | BS_E_PRESENT) & ~(BS_E_WRITING | BS_E_BAD)));
-        } else if (s->created && !(e->flags & BS_E_PRESENT)) {
+        } else if (s->base_none) {
             bs_index_remove(&b->ix, e);
         } else {
-            e->version = s->prev_version;
+            e->version = s->base_version;
             if (e->type != STORE_CONTENT)
-                e->expiry_s = s->prev_expiry;
-            bs_index_set_size(&b->ix, e, s->prev_size, s->prev_flags);
+                e->expiry_s = s->base_expiry;
+            bs_index_set_size(&b->ix, e, s->base_size, s->base_flags);
         }
     }
     if (status)
@@ -356,6 +390,12 @@ static int store_content(struct bs *b, const struct id *key, const uint8_t *byte
     }
     s->prev_size = e->size;
     s->prev_flags = e->flags;
+    /* No other write of the block is in flight (a store then only merges
+     * leases): the disk holds what the entry says. */
+    s->base_size = e->size;
+    s->base_flags = e->flags;
+    s->base_version = e->version;
+    s->base_none = s->created;
     rc = bs_index_merge_leases(&b->ix, e, l, n, now_s, &changed);
     if (rc < 0)
         goto err_entry;
@@ -479,8 +519,23 @@ static int store_versioned(struct bs *b, enum store_type type, const struct id *
     s->prev_flags = e->flags;
     s->prev_version = e->version;
     s->prev_expiry = e->expiry_s;
+    struct bs_sop *w = sop_writer(b, (uint8_t)type, key, NULL);
+    if (w) {
+        s->base_size = w->base_size;
+        s->base_flags = w->base_flags;
+        s->base_version = w->base_version;
+        s->base_expiry = w->base_expiry;
+        s->base_none = w->base_none;
+    } else {
+        s->base_size = e->size;
+        s->base_flags = e->flags;
+        s->base_version = e->version;
+        s->base_expiry = e->expiry_s;
+        s->base_none = s->created;
+    }
+    s->expiry = type == STORE_KV ? expiry : root_fp(bytes, len);
     e->version = version;
-    e->expiry_s = type == STORE_KV ? expiry : root_fp(bytes, len);
+    e->expiry_s = s->expiry;
     bs_index_set_size(&b->ix, e, (uint32_t)len, (uint8_t)((e->flags & ~BS_E_BAD) | BS_E_WRITING));
     rc = bs_persist_write(b, type, key, bytes, len, sop_write_done, s);
     if (rc < 0) {

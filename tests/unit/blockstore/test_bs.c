@@ -838,6 +838,111 @@ static void test_root_bad_copy_not_none(void **state)
     free(t);
 }
 
+static int store_status[4];
+
+static void store_cb(struct bs *b, void *ctx, int status)
+{
+    (void)b;
+    *(int *)ctx = status;
+}
+
+/* Completes the persist operation at position i of the queue with status. */
+static void complete_at(struct hb_net *t, size_t i, int status)
+{
+    assert_true(i < t->ncq);
+    struct hb_comp c = t->cq[i];
+    memmove(&t->cq[i], &t->cq[i + 1], (t->ncq - i - 1) * sizeof(*t->cq));
+    t->ncq--;
+    bs_persist_done(t->n[c.node].b, c.token, status);
+}
+
+/* Puts bytes back in node i's in-memory store, as a write that failed
+ * leaves the disk (the harness writes at once, whatever the outcome). */
+static void disk_holds(struct hb_net *t, int i, const struct id *key, const uint8_t *bytes,
+                       size_t len)
+{
+    struct hb_rec *r = hb_rec(t, i, STORE_ROOT, key);
+    assert_non_null(r);
+    free(r->bytes);
+    r->bytes = malloc(len);
+    assert_non_null(r->bytes);
+    memcpy(r->bytes, bytes, len);
+    r->len = len;
+}
+
+/* Two root writes of one key overlap and complete in any order, some
+ * failing: once they settle the index holds the version of the write that
+ * last succeeded, which is the one on disk. */
+static void test_root_overlapping_writes_settle(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key k;
+    struct id key;
+    uint8_t v1[ROOT_MAX_LEN], v2[ROOT_MAX_LEN], v3[ROOT_MAX_LEN], v4[ROOT_MAX_LEN],
+        v5[ROOT_MAX_LEN];
+
+    hb_init(t, 1, 1);
+    hb_owner(18, &k);
+    root_key(&k.pub, &key);
+    size_t l1 = make_root(&k, 1, "one", v1);
+    size_t l2 = make_root(&k, 2, "two", v2);
+    size_t l3 = make_root(&k, 3, "three", v3);
+    size_t l4 = make_root(&k, 4, "four", v4);
+    size_t l5 = make_root(&k, 5, "five", v5);
+    struct bs *b = t->n[0].b;
+    assert_int_equal(root_put_wait(t, 0, v1, l1, 0), 0);
+    hb_flush(t);
+
+    /* 2 then 3; 3 fails first, 2 succeeds: 2 is on disk. */
+    assert_int_equal(
+        bs_store_record(b, STORE_ROOT, &key, v2, l2, NULL, 0, false, store_cb, &store_status[0]),
+        0);
+    assert_int_equal(
+        bs_store_record(b, STORE_ROOT, &key, v3, l3, NULL, 0, false, store_cb, &store_status[1]),
+        0);
+    assert_int_equal(t->ncq, 2);
+    complete_at(t, 1, -EIO);
+    disk_holds(t, 0, &key, v2, l2);
+    complete_at(t, 0, 0);
+    hb_run(t, 10);
+    assert_int_equal(store_status[0], 0);
+    assert_int_not_equal(store_status[1], 0);
+    assert_int_equal(bs_root_version(b, &key), 2);
+
+    /* 3 then 4, both fail (4 first): 2 is still what is on disk. */
+    assert_int_equal(
+        bs_store_record(b, STORE_ROOT, &key, v3, l3, NULL, 0, false, store_cb, &store_status[2]),
+        0);
+    assert_int_equal(
+        bs_store_record(b, STORE_ROOT, &key, v4, l4, NULL, 0, false, store_cb, &store_status[3]),
+        0);
+    complete_at(t, 1, -EIO);
+    complete_at(t, 0, -EIO);
+    disk_holds(t, 0, &key, v2, l2);
+    hb_run(t, 10);
+    assert_int_equal(bs_root_version(b, &key), 2);
+
+    /* 3 then 4; 4 succeeds first, then 3 fails: 4 is on disk. */
+    assert_int_equal(
+        bs_store_record(b, STORE_ROOT, &key, v3, l3, NULL, 0, false, store_cb, &store_status[2]),
+        0);
+    assert_int_equal(
+        bs_store_record(b, STORE_ROOT, &key, v4, l4, NULL, 0, false, store_cb, &store_status[3]),
+        0);
+    complete_at(t, 1, 0);
+    complete_at(t, 0, -EIO);
+    disk_holds(t, 0, &key, v4, l4);
+    hb_run(t, 10);
+    assert_int_equal(bs_root_version(b, &key), 4);
+
+    /* The key goes on from what is on disk. */
+    assert_int_equal(root_put_wait(t, 0, v5, l5, 4), 0);
+    assert_int_equal(bs_root_version(b, &key), 5);
+    hb_free(t);
+    free(t);
+}
+
 /* ---- leases ---- */
 
 static void test_reclaim_and_tombstones(void **state)
@@ -1200,6 +1305,7 @@ int main(void)
         cmocka_unit_test(test_root_unanswered_then_superseded),
         cmocka_unit_test(test_root_queue_local_bounded),
         cmocka_unit_test(test_root_bad_copy_not_none),
+        cmocka_unit_test(test_root_overlapping_writes_settle),
         cmocka_unit_test(test_reclaim_and_tombstones),
         cmocka_unit_test(test_lease_flood_bounded),
         cmocka_unit_test(test_kv_last_writer_wins),
