@@ -66,7 +66,9 @@
  * factor comes back by itself. A member that returns after a transient
  * failure still holds its copies and counts again (Carbonite). Blocks a
  * node holds outside every replica set it belongs to are offered to their
- * replica set and dropped once k members hold them (handoff). Expired
+ * replica set and dropped only once k distinct nodes confirmed holding
+ * them present (members, or the next spares in place of full members);
+ * until then the copy stays (handoff). Expired
  * kv records and blocks without a live lease are deleted.
  *
  * Errors: 0 or a negative errno, or one of BS_ERR_*.
