@@ -3,18 +3,21 @@
  * The primary (the vnode responsible for the key) verifies the record,
  * stores it itself and sends STORE to the other members of the replica
  * set, all at once. A member that refuses for space or quota, whose disk
- * fails, or that does not answer after every try, is replaced by the next
- * distinct successor (PAST's replica diversion), up to BS_DIVERT_MAX past
- * k. The put is answered when every slot has an outcome, or at the
- * op's deadline (two full request timeouts), when members still silent
- * count as not answering:
- *   - k copies (or the kv record's replication): PUT_OK;
+ * fails, that does not answer after every try, or that fails in any other
+ * way than refusing the record itself, is replaced by the next distinct
+ * successor (PAST's replica diversion), up to BS_DIVERT_MAX past k. The put is answered when every
+ * slot has an outcome, or at the op's deadline (two full request timeouts), when members still
+ * silent count as not answering:
+ *   - k copies (or the kv record's replication): PUT_OK, whatever the
+ *     other candidates answered;
  *   - fewer, but every candidate not holding one was full or silent:
  *     PUT_OK with the copies made (a ring with fewer than k live nodes);
  *   - none: FULL if a candidate was full, else QUOTA if one refused for
  *     quota, else -ETIMEDOUT if all were silent, else the disk error;
  *   - a candidate refused the record itself (BAD_BLOCK, NO_LEASE, STALE):
- *     that refusal.
+ *     that refusal (such a refusal is never diverted: a spare would store
+ *     a block a tombstone refused);
+ *   - else a member's unexpected error, if one failed so.
  * A retry of a PUT (same sender, same request id) is not done twice
  * (bs_replay_seen): ignored while in progress, answered again after.
  */
@@ -53,10 +56,24 @@ struct bs_pput {
     bool closed; /* no more diversions: the deadline passed */
 };
 
+/* A candidate refused the record itself: the same record would be
+ * refused by a spare too, or must be (a reclaim's tombstone must not be
+ * bypassed by storing the block on spares). */
+static bool refusal(int err)
+{
+    return err == BS_ERR_BAD_BLOCK || err == BS_ERR_NO_LEASE || err == BS_ERR_STALE;
+}
+
+/* Any other failure is that member not holding the record: a spare takes
+ * its place. */
 static bool divertible(int err)
 {
-    return err == BS_ERR_FULL || err == BS_ERR_QUOTA || err == BS_ERR_STORE ||
-           err == BS_ERR_LEAVING || err == -ETIMEDOUT || err == -EHOSTUNREACH || err == -ENOMEM ||
+    return !refusal(err) && err != -ECANCELED;
+}
+
+static bool silent_err(int err)
+{
+    return err == -ETIMEDOUT || err == -EHOSTUNREACH || err == BS_ERR_LEAVING ||
            err == BS_ERR_WRONG_NODE;
 }
 
@@ -72,7 +89,7 @@ static void finish(struct bs *b, struct bs_pput *op)
 {
     unsigned ok = 0;
     bool full = false, quota = false, silent = false, store = false;
-    int hard = 0;
+    int hard = 0, odd = 0;
 
     for (unsigned i = 0; i < op->ncand; i++) {
         struct pslot *s = &op->slot[i];
@@ -84,16 +101,22 @@ static void finish(struct bs *b, struct bs_pput *op)
             full = true;
         else if (s->err == BS_ERR_QUOTA)
             quota = true;
-        else if (s->err == -ETIMEDOUT || s->err == -EHOSTUNREACH || s->err == BS_ERR_LEAVING ||
-                 s->err == BS_ERR_WRONG_NODE)
+        else if (silent_err(s->err))
             silent = true;
-        else if (divertible(s->err))
-            store = true;
-        else if (!hard)
-            hard = s->err;
+        else if (refusal(s->err)) {
+            if (!hard)
+                hard = s->err;
+        } else {
+            store = true; /* a disk error, or one nobody expects */
+            if (s->err != BS_ERR_STORE && s->err != -ENOMEM && !odd)
+                odd = s->err;
+        }
     }
     if (!b->core->freeing) {
-        if (!hard && ok > 0 && (ok >= op->want || !store)) {
+        /* k copies stored: done, whatever the others answered (a member
+         * that failed does not hold it). Fewer: only if every other
+         * candidate was full or silent. */
+        if (ok > 0 && (ok >= op->want || (!hard && !store))) {
             struct bs_msg m;
             memset(&m, 0, sizeof(m));
             m.type = BS_MSG_PUT_OK;
@@ -109,6 +132,7 @@ static void finish(struct bs *b, struct bs_pput *op)
             int code = hard     ? hard
                        : full   ? BS_ERR_FULL
                        : quota  ? BS_ERR_QUOTA
+                       : odd    ? odd
                        : store  ? BS_ERR_STORE
                        : silent ? -ETIMEDOUT
                                 : BS_ERR_STORE;

@@ -283,6 +283,104 @@ static void test_silent_member_diverts(void **state)
     free(t);
 }
 
+/* hb_flush, but a STORE_OK that node `from` sends is replaced by a
+ * FAILURE with code (a member's unexpected error). Returns how many. */
+static unsigned flush_mangling(struct hb_net *t, int from, int code)
+{
+    unsigned n = 0;
+    for (unsigned guard = 0; t->nq || t->ncq; guard++) {
+        assert_true(guard < 1000000);
+        if (t->ncq) {
+            struct hb_comp c = t->cq[0];
+            memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
+            bs_persist_done(t->n[c.node].b, c.token, 0);
+            continue;
+        }
+        struct hb_frame f = t->q[0];
+        memmove(&t->q[0], &t->q[1], --t->nq * sizeof(*t->q));
+        struct frame_header h;
+        assert_int_equal(frame_header_decode(f.bytes, f.len, &h), 0);
+        int to = -1;
+        for (int i = 0; i < t->nn; i++)
+            if (addr_eq(&t->n[i].addr, &f.to))
+                to = i;
+        if (to >= 0 && f.from == from && h.type == BS_MSG_STORE_OK) {
+            struct bs_msg m;
+            memset(&m, 0, sizeof(m));
+            m.type = BS_MSG_FAILURE;
+            m.code = code;
+            size_t cap = FRAME_HEADER_SIZE + bs_msg_size(&m), len;
+            uint8_t *g = malloc(cap);
+            assert_non_null(g);
+            assert_int_equal(
+                bs_msg_encode(&m, g + FRAME_HEADER_SIZE, cap - FRAME_HEADER_SIZE, &len), 0);
+            h.type = BS_MSG_FAILURE;
+            h.length = (uint32_t)len;
+            frame_header_encode(&h, g);
+            free(f.bytes);
+            f.bytes = g;
+            f.len = FRAME_HEADER_SIZE + len;
+            n++;
+        }
+        if (to >= 0 && t->n[to].up) {
+            if (h.type >= BS_MSG_FIRST && h.type <= BS_MSG_LAST)
+                assert_int_equal(bs_input(t->n[to].b, &t->n[f.from].addr, f.bytes, f.len), 0);
+            else
+                chord_input(t->n[to].c, &t->n[f.from].addr, f.bytes, f.len);
+        }
+        free(f.bytes);
+    }
+    return n;
+}
+
+/* A member that answers a STORE with an error nobody expects (here -EIO)
+ * is a member that does not hold the block: a spare takes its place, and
+ * with k copies stored the put succeeds. */
+static void test_put_member_odd_error(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key;
+    size_t len;
+    int all[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(31, &own);
+    hb_block(71, 800, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    hb_replica_set(t, &key, all, true);
+    int c = all[4];
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(bs_put(t->n[c].b, buf, len, &l, hb_done, &res), 0);
+    for (unsigned guard = 0; !res.done; guard++) {
+        assert_true(guard < 1000);
+        flush_mangling(t, all[2], -EIO);
+        if (res.done)
+            break;
+        uint64_t d = UINT64_MAX;
+        for (int i = 0; i < t->nn; i++) {
+            uint64_t a = chord_next_deadline(t->n[i].c), bd = bs_next_deadline(t->n[i].b);
+            d = a < d ? a : d;
+            d = bd < d ? bd : d;
+        }
+        if (d > t->now)
+            t->now = d;
+        for (int i = 0; i < t->nn; i++) {
+            chord_tick(t->n[i].c);
+            bs_tick(t->n[i].b);
+        }
+    }
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.copies, 3);
+    assert_true(bs_holds(t->n[all[0]].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t->n[all[1]].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t->n[all[3]].b, STORE_CONTENT, &key)); /* the spare */
+    hb_free(t);
+    free(t);
+}
+
 static void test_small_ring_fewer_copies(void **state)
 {
     (void)state;
@@ -1297,6 +1395,7 @@ int main(void)
         cmocka_unit_test(test_get_fallback_and_repair),
         cmocka_unit_test(test_full_node_diverts),
         cmocka_unit_test(test_silent_member_diverts),
+        cmocka_unit_test(test_put_member_odd_error),
         cmocka_unit_test(test_small_ring_fewer_copies),
         cmocka_unit_test(test_owner_quota),
         cmocka_unit_test(test_lease_refusals),
