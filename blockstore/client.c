@@ -2,8 +2,10 @@
  * LOCATE), and put / get / root compare-and-swap / lease update / kv put
  * with verification of everything received.
  *
- * Locations. Every reply that carries a location teaches the cache the
- * range (pred, vnode] of a responsible vnode and its replica set; entries
+ * Locations. A reply that carries a location teaches the cache the range
+ * (pred, vnode] of a responsible vnode and its replica set only when it
+ * comes from that vnode, which was the one asked, and the range covers the
+ * key asked about (bs_cache_learn_from); entries
  * expire after BS_CACHE_TTL_MS and are dropped when the vnode says
  * WRONG_NODE or does not answer. A key that no cached range covers costs a
  * chord lookup and one LOCATE to the vnode found.
@@ -118,6 +120,15 @@ void bs_cache_learn(struct bs *b, const struct bs_location *loc)
     k->cache[i].loc = *loc;
     k->cache[i].expires = bs_now(b) + BS_CACHE_TTL_MS;
     k->ncache++;
+}
+
+void bs_cache_learn_from(struct bs *b, const struct addr *from, const struct id *key,
+                         const struct id *target, const struct bs_location *loc)
+{
+    if (!loc->has_pred || loc->n == 0 || !addr_eq(from, &loc->vnode.addr) ||
+        !id_eq(target, &loc->vnode.id) || !id_in_oc(key, &loc->pred, &loc->vnode.id))
+        return;
+    bs_cache_learn(b, loc);
 }
 
 /* ---- locate ---- */
@@ -261,6 +272,11 @@ defer:
 int bs_locate(struct bs *b, const struct id *key, bs_locate_fn cb, void *ctx)
 {
     return locate_ex(b, key, false, cb, ctx);
+}
+
+int bs_locate_fresh(struct bs *b, const struct id *key, bs_locate_fn cb, void *ctx)
+{
+    return locate_ex(b, key, true, cb, ctx);
 }
 
 /* ---- operations ---- */

@@ -45,6 +45,11 @@ struct bs_pending {
     void *ctx;
     uint8_t *frame; /* owned, resent on timeout */
     size_t frame_len;
+    /* A request addressed to the responsible vnode target about key (GET,
+     * PUT, LOCATE, LEASE): the only requests whose replies may teach the
+     * location cache (bs_cache_learn_from). */
+    bool has_target;
+    struct id key, target;
 };
 
 struct bs_ptoken {
@@ -231,7 +236,16 @@ void bs_lease_release(struct bs *b);
 int bs_client_init(struct bs *b);
 /* Ends every client operation with -ECANCELED and frees the client. */
 void bs_client_release(struct bs *b);
-/* A location learned from any reply. */
+/* Puts a location in the cache as it is (no check: callers vouch for it). */
 void bs_cache_learn(struct bs *b, const struct bs_location *loc);
+/* A location carried by the reply from `from` to a request about key sent
+ * to the vnode target: learned only when from is the location's vnode,
+ * that vnode is the one asked (target) and its range (pred, vnode]
+ * contains key. Anything else (a FAILURE naming some other range, a
+ * location of a third node, a range that does not cover the key asked
+ * about) is ignored: a peer can speak only for itself, about the key it
+ * was asked. */
+void bs_cache_learn_from(struct bs *b, const struct addr *from, const struct id *key,
+                         const struct id *target, const struct bs_location *loc);
 
 #endif

@@ -160,6 +160,10 @@ void bs_location_of(struct bs *b, unsigned vnode, struct bs_location *out);
 /* Asks the ring where key lives (cache, then chord_lookup and LOCATE). */
 typedef void (*bs_locate_fn)(struct bs *b, void *ctx, int status, const struct bs_location *loc);
 int bs_locate(struct bs *b, const struct id *key, bs_locate_fn cb, void *ctx);
+/* bs_locate without the cache: always a chord lookup and a LOCATE to the
+ * vnode found (what handoff uses before it drops a copy: a cached range may
+ * have been taught by a peer that lied). */
+int bs_locate_fresh(struct bs *b, const struct id *key, bs_locate_fn cb, void *ctx);
 
 /* ---- maintenance (sync.c) ---- */
 

@@ -113,6 +113,8 @@ int bs_rpc(struct bs *b, const struct addr *to, uint16_t type, const void *paylo
                      reqid);
 }
 
+static ssize_t pending_find(const struct bs_core *k, uint64_t reqid);
+
 static uint8_t *encode_msg(const struct bs_msg *m, size_t *len)
 {
     size_t n = bs_msg_size(m);
@@ -133,9 +135,23 @@ int bs_rpc_msg(struct bs *b, const struct addr *to, const struct bs_msg *m, uint
     uint8_t *buf = encode_msg(m, &len);
     if (!buf)
         return bs_msg_size(m) ? -ENOMEM : -EINVAL;
-    int rc = bs_rpc_ex(b, to, m->type, buf, len, timeout_ms, tries, cb, ctx, reqid);
+    uint64_t id;
+    int rc = bs_rpc_ex(b, to, m->type, buf, len, timeout_ms, tries, cb, ctx, &id);
     free(buf);
-    return rc;
+    if (rc < 0)
+        return rc;
+    if (m->type == BS_MSG_GET || m->type == BS_MSG_PUT || m->type == BS_MSG_LOCATE ||
+        m->type == BS_MSG_LEASE) {
+        ssize_t i = pending_find(b->core, id);
+        if (i >= 0) {
+            b->core->pend[i].has_target = true;
+            b->core->pend[i].key = m->key;
+            b->core->pend[i].target = m->target;
+        }
+    }
+    if (reqid)
+        *reqid = id;
+    return 0;
 }
 
 static ssize_t pending_find(const struct bs_core *k, uint64_t reqid)
@@ -443,8 +459,8 @@ void bs_rpc_reply_in(struct bs *b, const struct addr *from, const struct frame_h
     struct bs_pending p = pending_take(b->core, (size_t)i);
     if (p.tries == 1 && rtt_type(p.type))
         rtt_sample(b, from, bs_now(b) - p.sent);
-    if (m && m->has_loc)
-        bs_cache_learn(b, &m->loc);
+    if (m && m->has_loc && p.has_target)
+        bs_cache_learn_from(b, from, &p.key, &p.target, &m->loc);
     if (p.cb)
         p.cb(b, p.ctx, 0, h->type, payload, h->length);
 }

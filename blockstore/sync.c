@@ -22,7 +22,8 @@
  * exchange, and a push refused for BS_ERR_NO_LEASE is followed by one.
  *
  * Handoff. Records whose key lies in no local vnode's range are located
- * (bs_locate; one answer covers the whole range of that location). If this
+ * (bs_locate_fresh: a lookup and a LOCATE, never the location cache, which
+ * peers teach; one answer covers the whole range of that location). If this
  * node is among the first k distinct physical nodes of the location's
  * replica set it keeps them. Otherwise it asks those members which of the
  * records they hold (SYNC_KEYS), pushes or exchanges leases for the rest

@@ -362,7 +362,7 @@ static void handoff_continue(struct bs_sync *s)
         h->probe = k;
         h->locates++;
         h->running = true;
-        if (bs_locate(s->b, &k, on_locate, sync_op_ctx(s, op)) < 0) {
+        if (bs_locate_fresh(s->b, &k, on_locate, sync_op_ctx(s, op)) < 0) {
             sync_op_free(s, op);
             h->running = false;
             return; /* the next round tries again */

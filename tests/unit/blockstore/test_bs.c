@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blockstore/core.h"
 #include "blockstore/msg.h"
 #include "common/frame.h"
 #include "harness_bs.h"
@@ -1388,6 +1389,175 @@ static void test_free_mid_flight(void **state)
     free(t);
 }
 
+/* ---- hostile peers ---- */
+
+static int rpc_seen;
+static void rpc_cb(struct bs *b, void *ctx, int status, uint16_t type, const uint8_t *p,
+                   size_t len)
+{
+    (void)b, (void)ctx, (void)status, (void)type, (void)p, (void)len;
+    rpc_seen++;
+}
+
+/* Node c sends req to node a; instead of a's answer, c receives rep from
+ * a's address with the request's id. */
+static void fake_reply(struct hb_net *t, int c, int a, const struct bs_msg *req,
+                       const struct bs_msg *rep)
+{
+    uint64_t id;
+    hb_flush(t);
+    assert_int_equal(bs_rpc_msg(t->n[c].b, &t->n[a].addr, req, 0, 1, rpc_cb, NULL, &id), 0);
+    assert_int_equal(t->nq, 1);
+    free(t->q[0].bytes);
+    t->nq = 0;
+    size_t cap = FRAME_HEADER_SIZE + bs_msg_size(rep), len;
+    uint8_t *f = malloc(cap);
+    assert_non_null(f);
+    assert_int_equal(bs_msg_encode(rep, f + FRAME_HEADER_SIZE, cap - FRAME_HEADER_SIZE, &len), 0);
+    struct frame_header h = {.version = FRAME_VERSION,
+                             .flags = FRAME_F_REPLY,
+                             .type = rep->type,
+                             .request_id = id,
+                             .length = (uint32_t)len};
+    frame_header_encode(&h, f);
+    int seen = rpc_seen;
+    assert_int_equal(bs_input(t->n[c].b, &t->n[a].addr, f, FRAME_HEADER_SIZE + len), 0);
+    assert_int_equal(rpc_seen, seen + 1);
+    free(f);
+}
+
+/* id + 1 (mod 2^160): (id + 1, id] is the whole ring but id + 1. */
+static struct id id_next(const struct id *a)
+{
+    struct id r = *a;
+    for (int i = ID_BYTES - 1; i >= 0 && ++r.b[i] == 0; i--)
+        ;
+    return r;
+}
+
+static bool cache_has(struct bs *b, const struct id *vnode)
+{
+    for (size_t i = 0; i < b->core->ncache; i++)
+        if (id_eq(&b->core->cache[i].loc.vnode.id, vnode))
+            return true;
+    return false;
+}
+
+static struct bs_location located;
+static int located_status = 1;
+static void locate_cb(struct bs *b, void *ctx, int status, const struct bs_location *loc)
+{
+    (void)b, (void)ctx;
+    located_status = status;
+    if (!status)
+        located = *loc;
+}
+
+/* A peer's reply teaches the client's location cache only what that peer
+ * can speak for: its own range, about the key it was asked. A FAILURE
+ * claiming almost the whole ring for another address, or a range that
+ * does not hold the key asked about, is ignored and deletes nothing; and
+ * handoff's fresh locate does not trust the cache at all. */
+static void test_location_cache_poisoning(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key, key2;
+    size_t len;
+    int set[HB_NODES];
+
+    hb_init(t, 5, 3);
+    hb_owner(1, &own);
+    hb_block(1, 300, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    int c = outsider(t, &key);
+    assert_int_equal(put_wait(t, c, buf, len, &l), 0);
+    struct bs *cb = t->n[c].b;
+    size_t before = cb->core->ncache;
+    assert_true(before > 0); /* the primary's honest location */
+
+    /* The attacker a: a node that is not the client. */
+    int a = (c + 1) % t->nn;
+    hb_block(2, 300, buf, &len, &key2);
+    struct bs_msg req, rep;
+    memset(&req, 0, sizeof(req));
+    req.type = BS_MSG_GET;
+    req.rtype = STORE_CONTENT;
+    req.key = key2;
+    req.target = chord_vnode_self(t->n[a].c, 0)->id;
+
+    memset(&rep, 0, sizeof(rep));
+    rep.type = BS_MSG_FAILURE;
+    rep.code = BS_ERR_NOT_FOUND;
+    snprintf(rep.reason, sizeof(rep.reason), "no");
+    rep.has_loc = true;
+    rep.loc.has_pred = true;
+    /* (x, x - 1]: the whole ring but x, held by another address. */
+    rep.loc.vnode.id = req.target;
+    rep.loc.pred = id_next(&req.target);
+    if (id_eq(&rep.loc.pred, &key2))
+        skip();
+    rep.loc.vnode.addr = t->n[(a + 1) % t->nn].addr;
+    rep.loc.n = 1;
+    rep.loc.set[0] = rep.loc.vnode;
+    fake_reply(t, c, a, &req, &rep);
+    assert_false(cache_has(cb, &req.target));
+    assert_int_equal(cb->core->ncache, before);
+
+    /* Its own address, but a range that leaves out the key asked about. */
+    rep.loc.vnode.addr = t->n[a].addr;
+    rep.loc.set[0] = rep.loc.vnode;
+    rep.loc.vnode.id = req.target;
+    rep.loc.pred = key2; /* (key2, target]: key2 excluded */
+    fake_reply(t, c, a, &req, &rep);
+    assert_false(cache_has(cb, &req.target));
+    assert_int_equal(cb->core->ncache, before);
+
+    /* A vnode that was not the one asked. */
+    struct bs_location honest;
+    bs_location_of(t->n[a].b, 0, &honest);
+    req.key = honest.vnode.id; /* inside its range */
+    rep.loc = honest;
+    req.target = key2;
+    fake_reply(t, c, a, &req, &rep);
+    assert_false(cache_has(cb, &honest.vnode.id));
+
+    /* The honest answer is learned. */
+    req.target = honest.vnode.id;
+    fake_reply(t, c, a, &req, &rep);
+    assert_true(cache_has(cb, &honest.vnode.id));
+
+    /* Poisoned directly: bs_locate believes the cache, bs_locate_fresh
+     * (what handoff uses) asks the ring. */
+    hb_replica_set(t, &key, set, false);
+    int liar = outsider(t, &key) == c ? set[1] : outsider(t, &key);
+    struct bs_location bad;
+    memset(&bad, 0, sizeof(bad));
+    bad.has_pred = true;
+    bad.vnode = *chord_vnode_self(t->n[liar].c, 0);
+    bad.pred = id_next(&bad.vnode.id);
+    bad.n = 1;
+    bad.set[0] = bad.vnode;
+    if (!id_in_oc(&key, &bad.pred, &bad.vnode.id) || id_eq(&bad.vnode.id, &honest.vnode.id))
+        skip();
+    bs_cache_learn(cb, &bad);
+    located_status = 1;
+    assert_int_equal(bs_locate(cb, &key, locate_cb, NULL), 0);
+    hb_run(t, 10);
+    assert_int_equal(located_status, 0);
+    assert_true(id_eq(&located.vnode.id, &bad.vnode.id));
+    located_status = 1;
+    assert_int_equal(bs_locate_fresh(cb, &key, locate_cb, NULL), 0);
+    for (int i = 0; i < 100 && located_status == 1; i++)
+        hb_run(t, 100);
+    assert_int_equal(located_status, 0);
+    assert_true(addr_eq(&located.vnode.addr, &t->n[set[0]].addr));
+    hb_free(t);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1411,6 +1581,7 @@ int main(void)
         cmocka_unit_test(test_input_refuses_garbage),
         cmocka_unit_test(test_free_cancels),
         cmocka_unit_test(test_free_mid_flight),
+        cmocka_unit_test(test_location_cache_poisoning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
