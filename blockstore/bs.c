@@ -136,9 +136,10 @@ int bs_new(const struct bs_config *cfg, const struct env *env, struct chord *c,
     b->lg = lg;
     b->stats.capacity = cfg->capacity;
     b->core->self = chord_vnode_self(c, 0)->addr;
-    /* Random start, as chord: replies meant for an earlier incarnation at
-     * the same address do not match this one's requests. */
-    b->core->next_reqid = env_random_u64(&b->env) >> 1 | 1;
+    /* A secret from which request ids are made (rpc.c next_id): a peer
+     * cannot guess ids it has not seen, and replies meant for an earlier
+     * incarnation at the same address do not match this one's requests. */
+    b->core->reqid_secret = env_random_u64(&b->env);
     b->core->next_token = 1;
     b->core->pend_earliest = UINT64_MAX;
     rc = bs_index_init(&b->ix);

@@ -88,9 +88,10 @@ struct bs_cache_ent {
 struct bs_core {
     struct addr self;
     bool freeing;
-    uint64_t next_reqid, next_token;
+    uint64_t reqid_secret, reqid_count; /* request ids: rpc.c next_id */
+    uint64_t next_token;
 
-    struct bs_pending *pend; /* sorted by reqid (ids only grow) */
+    struct bs_pending *pend; /* sorted by reqid (ids unpredictable) */
     size_t npend, cap_pend;
     uint64_t pend_earliest; /* no deadline earlier than this (may be stale low) */
 

@@ -2,8 +2,12 @@
  * retried primary requests), RTT estimates, persist tokens and the
  * loopback of frames a node sends itself.
  *
- * Requests are kept in an array sorted by request id (ids only grow, so a
- * new one is appended and a reply is found by binary search). Each try
+ * Requests are kept in an array sorted by request id (a reply is found by
+ * binary search). Request ids are unpredictable (next_id: a hash of a
+ * secret drawn from env->random and a counter), so that a
+ * peer that sees some of our requests cannot guess the ids of others and
+ * answer them first; a reply counts only if its id is pending and it comes
+ * from the address the request was sent to. Each try
  * waits its timeout; the frame is resent with the same id, so that a
  * server can tell a retry from a new request. Frames addressed to this
  * node itself never reach env->send: they go to a loopback queue handled at
@@ -16,6 +20,7 @@
 #include <sys/types.h>
 
 #include "blockstore/core.h"
+#include "common/hash.h"
 
 #define MOD "bs"
 
@@ -62,6 +67,41 @@ static uint8_t *make_frame(uint16_t type, uint8_t flags, uint64_t reqid, const v
     return f;
 }
 
+/* The next request id: SHA-256 of the secret drawn from env->random at
+ * start and a counter, so that ids seen tell nothing of the ones to come. */
+static uint64_t next_id(struct bs_core *k)
+{
+    uint8_t in[16];
+    struct id h;
+    uint64_t n = k->reqid_count++, id = 0;
+    memcpy(in, &k->reqid_secret, 8);
+    memcpy(in + 8, &n, 8);
+    hash_sha256(&h, in, sizeof(in));
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | h.b[i];
+    return id;
+}
+
+/* The index of the first pending request with an id >= reqid. */
+static size_t pending_lower(const struct bs_core *k, uint64_t reqid)
+{
+    size_t lo = 0, hi = k->npend;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (k->pend[mid].reqid < reqid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static ssize_t pending_find(const struct bs_core *k, uint64_t reqid)
+{
+    size_t lo = pending_lower(k, reqid);
+    return lo < k->npend && k->pend[lo].reqid == reqid ? (ssize_t)lo : -1;
+}
+
 int bs_rpc_ex(struct bs *b, const struct addr *to, uint16_t type, const void *payload, size_t len,
               uint32_t timeout_ms, unsigned tries, bs_rpc_fn cb, void *ctx, uint64_t *reqid)
 {
@@ -80,11 +120,17 @@ int bs_rpc_ex(struct bs *b, const struct addr *to, uint16_t type, const void *pa
         k->pend = p;
         k->cap_pend = cap;
     }
-    uint64_t id = k->next_reqid++;
+    uint64_t id;
+    do
+        id = next_id(k);
+    while (id == 0 || pending_find(k, id) >= 0);
     uint8_t *f = make_frame(type, 0, id, payload, len);
     if (!f)
         return -ENOMEM;
-    p = &k->pend[k->npend++];
+    size_t at = pending_lower(k, id);
+    memmove(&k->pend[at + 1], &k->pend[at], (k->npend - at) * sizeof(*k->pend));
+    k->npend++;
+    p = &k->pend[at];
     memset(p, 0, sizeof(*p));
     p->reqid = id;
     p->sent = bs_now(b);
@@ -112,8 +158,6 @@ int bs_rpc(struct bs *b, const struct addr *to, uint16_t type, const void *paylo
     return bs_rpc_ex(b, to, type, payload, len, b->cfg.rpc_timeout_ms, b->cfg.rpc_tries, cb, ctx,
                      reqid);
 }
-
-static ssize_t pending_find(const struct bs_core *k, uint64_t reqid);
 
 static uint8_t *encode_msg(const struct bs_msg *m, size_t *len)
 {
@@ -154,18 +198,6 @@ int bs_rpc_msg(struct bs *b, const struct addr *to, const struct bs_msg *m, uint
     return 0;
 }
 
-static ssize_t pending_find(const struct bs_core *k, uint64_t reqid)
-{
-    size_t lo = 0, hi = k->npend;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (k->pend[mid].reqid < reqid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < k->npend && k->pend[lo].reqid == reqid ? (ssize_t)lo : -1;
-}
 
 static struct bs_pending pending_take(struct bs_core *k, size_t i)
 {

@@ -1558,6 +1558,56 @@ static void test_location_cache_poisoning(void **state)
     free(t);
 }
 
+/* Request ids are not a sequence a peer could follow: each is drawn at
+ * random, and a reply with a pending id from another address than the
+ * one asked is ignored. */
+static void test_request_ids_random(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    uint64_t ids[8];
+    struct bs_msg req;
+
+    hb_init(t, 3, 3);
+    hb_flush(t);
+    memset(&req, 0, sizeof(req));
+    req.type = BS_MSG_LOCATE;
+    req.target = chord_vnode_self(t->n[1].c, 0)->id;
+    for (unsigned i = 0; i < N_ELEMS(ids); i++) {
+        assert_int_equal(
+            bs_rpc_msg(t->n[0].b, &t->n[1].addr, &req, 0, 1, rpc_cb, NULL, &ids[i]), 0);
+        assert_true(ids[i] != 0);
+    }
+    for (unsigned i = 0; i < N_ELEMS(ids); i++)
+        for (unsigned j = 0; j < i; j++) {
+            uint64_t d = ids[i] > ids[j] ? ids[i] - ids[j] : ids[j] - ids[i];
+            assert_true(d > 1000000); /* neither equal nor near each other */
+        }
+    /* A reply to ids[0] from node 2 (not asked) is not taken. */
+    struct bs_msg rep;
+    memset(&rep, 0, sizeof(rep));
+    rep.type = BS_MSG_FAILURE;
+    rep.code = BS_ERR_NOT_FOUND;
+    uint8_t f[FRAME_HEADER_SIZE + 512];
+    size_t len;
+    assert_int_equal(bs_msg_encode(&rep, f + FRAME_HEADER_SIZE, sizeof(f) - FRAME_HEADER_SIZE, &len), 0);
+    struct frame_header h = {.version = FRAME_VERSION,
+                             .flags = FRAME_F_REPLY,
+                             .type = rep.type,
+                             .request_id = ids[0],
+                             .length = (uint32_t)len};
+    frame_header_encode(&h, f);
+    int seen = rpc_seen;
+    assert_int_equal(bs_input(t->n[0].b, &t->n[2].addr, f, FRAME_HEADER_SIZE + len), 0);
+    assert_int_equal(rpc_seen, seen);
+    assert_int_equal(bs_input(t->n[0].b, &t->n[1].addr, f, FRAME_HEADER_SIZE + len), 0);
+    assert_int_equal(rpc_seen, seen + 1);
+    for (unsigned i = 1; i < N_ELEMS(ids); i++)
+        bs_rpc_cancel(t->n[0].b, ids[i]);
+    hb_free(t);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1582,6 +1632,7 @@ int main(void)
         cmocka_unit_test(test_free_cancels),
         cmocka_unit_test(test_free_mid_flight),
         cmocka_unit_test(test_location_cache_poisoning),
+        cmocka_unit_test(test_request_ids_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
