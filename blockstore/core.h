@@ -232,6 +232,14 @@ int bs_drop_cb(struct bs *b, struct bs_entry *e, bs_persist_fn cb, void *ctx);
 int bs_lease_merge_local(struct bs *b, const struct id *key, const struct lease *l, size_t n,
                          bool *held, bs_persist_fn cb, void *ctx);
 void bs_lease_release(struct bs *b);
+/* Keeps, in place, the records from a peer or client (each passed
+ * bs_lease_check) that may merge into e (may be NULL): a live one, or a
+ * dead one (expired, or a reclaim) of an owner with a record in e or a
+ * live one among l. Returns how many are kept. */
+size_t bs_lease_admit(const struct bs_entry *e, struct lease *l, size_t n, uint64_t now_s);
+/* After a merge of l into e: was a live record of an owner new to e left
+ * out for the cap on owners per entry (index.c)? */
+bool bs_lease_capped(const struct bs_entry *e, const struct lease *l, size_t n, uint64_t now_s);
 
 /* ---- client.c ---- */
 int bs_client_init(struct bs *b);

@@ -27,11 +27,6 @@
 
 /* ---- admission of records from outside ---- */
 
-/* Declared here and in server.c, their two users (core.h is another
- * engineer's file at the moment). */
-size_t bs_lease_admit(const struct bs_entry *e, struct lease *l, size_t n, uint64_t now_s);
-bool bs_lease_capped(const struct bs_entry *e, const struct lease *l, size_t n, uint64_t now_s);
-
 /* e's record of owner, or NULL (e->leases is sorted by owner). */
 static const struct lease *record_of(const struct bs_entry *e, const struct sig_pub *owner)
 {

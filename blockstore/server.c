@@ -18,10 +18,6 @@
 
 #define MOD "bs"
 
-/* lease.c (declared here too: core.h is another engineer's file now). */
-size_t bs_lease_admit(const struct bs_entry *e, struct lease *l, size_t n, uint64_t now_s);
-bool bs_lease_capped(const struct bs_entry *e, const struct lease *l, size_t n, uint64_t now_s);
-
 struct bs_sop {
     struct bs_link link;
     uint8_t type;
