@@ -37,16 +37,25 @@
  *
  * Roots (compare-and-swap, DhtFlex). A root put goes to the primary, which
  * handles root puts of one key one at a time: it reads the root of every
- * member of the replica set, and if the highest valid version found on a
- * majority is not expect_version, it fails with BS_ERR_CONFLICT and returns
- * that root (nothing was written). Otherwise it sends the new root to every
- * member, which stores it only if its version is higher than the one it
- * holds (same version and same bytes: already stored); a majority of
+ * member of the replica set and of the next BS_DIVERT_MAX successors past
+ * it (the nodes that held the range before joins pushed them out of the
+ * set), waits for all of them (or their timeouts), and needs answers from
+ * a majority of the members. The current root is the highest valid
+ * version among all the answers; of two roots of that version with other
+ * bytes (a fork), the one more answering nodes hold, and of as many the
+ * larger fingerprint (the first 8 bytes of its SHA-256), never the first
+ * answer. If its version is not expect_version, the put fails with
+ * BS_ERR_CONFLICT and returns that root (nothing was written). Otherwise
+ * it sends the new root to every member (only the members), which stores
+ * it only if its version is higher than the one it holds (same version
+ * and same bytes: already stored); a majority of
  * stores makes success. Fewer than a majority, after some stored it, is
  * BS_ERR_INDETERMINATE: the update may or may not become visible, and the
- * writer must read to know. A root get returns the highest valid version
- * found on a majority and pushes it to the members that held less (repair
- * of stale holders). A holder keeps only the highest version it verified.
+ * writer must read to know. A root get reads the same way, returns the
+ * current root so chosen and pushes it to the members that held less
+ * (repair of stale holders). A holder keeps only the highest version it
+ * verified, and of one version the first bytes it took. The sync digest
+ * of a root covers its fingerprint, so two holders of a fork differ.
  *
  * Leases and reclaim (PAST Reclaim, CFS expiry). Every content block is
  * held for owners: each lease (block.h) is signed by its owner and carries

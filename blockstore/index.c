@@ -378,6 +378,11 @@ void bs_entry_digest(struct bs_entry *e)
     wire_put_id(&w, &e->key);
     wire_put_u8(&w, (e->flags & BS_E_PRESENT) ? 1 : 0);
     wire_put_u64(&w, e->type == STORE_CONTENT ? 0 : e->version);
+    /* Which bytes of that version: a root's fingerprint (the first 8 bytes
+     * of its SHA-256, kept in expiry_s), a kv record's expiry (part of its
+     * signed bytes). Two holders of one version with different bytes (a
+     * fork of a root) then differ in their digests, and sync sees it. */
+    wire_put_u64(&w, e->type == STORE_CONTENT ? 0 : e->expiry_s);
     wire_put_u16(&w, e->nleases);
     hash_sha256(&h, buf, w.len);
     for (size_t i = 0; i < e->nleases; i++) {

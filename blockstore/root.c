@@ -3,10 +3,18 @@
  *
  * The primary serializes the root puts of one key: each waits in a queue
  * until the one before it has answered. A put reads the root of every
- * member of the replica set (ROOT_READ; its own copy locally); with
- * answers from a majority it takes the highest valid version among them
- * as the current one. Any version written by an earlier successful put is
- * on a majority, so two majorities meet and the read sees it.
+ * member of the replica set (ROOT_READ; its own copy locally) and of the
+ * next BS_DIVERT_MAX distinct successors past it: nodes that joined in
+ * front of the old members make a new set whose majority may hold
+ * nothing yet, while the old members, now past the set, hold the current
+ * root. It waits for every answer (or timeout); with answers from a
+ * majority of the members it takes, among all valid answers, the highest
+ * version as the current one, and of two roots of that version with other
+ * bytes (a fork: one put reached a minority, a rival was acknowledged)
+ * the one more answering nodes hold, of as many the larger fingerprint —
+ * the same choice whichever answer came first (choose_best). Any version
+ * written by an earlier successful put is on a majority, so two
+ * majorities of one set meet and the read sees it.
  *   - current == new bytes: a retry of a put that already happened: the
  *     write phase runs again (it repairs) and the put succeeds;
  *   - expect given and current != expect: CONFLICT with the current root;
@@ -16,8 +24,9 @@
  *     fewer: INDETERMINATE (it may still become visible). None: CONFLICT
  *     if a member held a higher version (a rival primary won), else the
  *     error seen (-ETIMEDOUT when nobody answered).
- * A root get at the primary does the same read, answers with the highest
- * version from a majority and pushes it to the members that had less.
+ * A root get at the primary does the same read, answers with the root it
+ * chooses and pushes it to the members that had less. Writes and repairs
+ * go to the members only.
  *
  * The queue of one key holds at most ROOT_QUEUE_MAX puts (the one running
  * and those waiting); a put beyond that is refused at once with -EBUSY.
@@ -32,6 +41,7 @@
 #include <string.h>
 
 #include "blockstore/core.h"
+#include "common/hash.h"
 
 #define ROOT_QUEUE_MAX 64 /* root puts of one key at the primary, running and waiting */
 
@@ -47,6 +57,9 @@ struct rslot {
     int err;
     uint64_t reqid;
     uint64_t version; /* read phase: the version this member holds (0: none) */
+    uint64_t fp;      /* read phase: the fingerprint of the root it holds */
+    uint8_t *bytes;   /* read phase: the root it holds (owned; NULL: none) */
+    size_t len;
 };
 
 struct bs_rop {
@@ -59,12 +72,13 @@ struct bs_rop {
     uint8_t *bytes; /* put: the new root */
     size_t len;
     uint64_t version, expect;
-    struct chord_peer mem[BS_REPLICAS_MAX];
-    unsigned m;
-    struct rslot slot[BS_REPLICAS_MAX];
+    struct chord_peer mem[BS_SET_MAX]; /* the m members, then the spares read */
+    unsigned m, n;                     /* members (k or fewer); members and spares */
+    struct rslot slot[BS_SET_MAX];
     unsigned pending, answered, stored, stale;
     int err;
-    uint64_t best_version; /* highest valid version read (or seen refused for) */
+    uint64_t best_version; /* the current version read (or seen refused for) */
+    uint64_t best_fp;      /* the fingerprint of the current root read */
     uint8_t *best;
     size_t best_len;
 };
@@ -72,6 +86,8 @@ struct bs_rop {
 static void op_free(struct bs_rop *op)
 {
     bs_list_del(&op->link);
+    for (unsigned i = 0; i < BS_SET_MAX; i++)
+        free(op->slot[i].bytes);
     free(op->bytes);
     free(op->best);
     free(op);
@@ -88,8 +104,41 @@ static void ignore_store(struct bs *b, void *ctx, int status)
     (void)b, (void)ctx, (void)status;
 }
 
-/* Keeps bytes as the best root if they verify and are higher. Returns the
- * version, 0 if they do not verify. */
+/* The fingerprint of a root's bytes, as server.c's root_fp (which root
+ * entries keep in expiry_s): the first 8 bytes of SHA-256, never 0. */
+static uint64_t root_fingerprint(const uint8_t *bytes, size_t len)
+{
+    struct id h;
+    uint64_t fp = 0;
+    hash_sha256(&h, bytes, len);
+    for (int i = 0; i < 8; i++)
+        fp = fp << 8 | h.b[i];
+    return fp ? fp : 1;
+}
+
+/* A read answer: keeps a verified root in the slot (version, fingerprint
+ * and a copy of the bytes; read_done chooses among them). Returns the
+ * version, 0 if the bytes do not verify (or no memory to keep them: no
+ * answer, as if it had not come). */
+static uint64_t slot_answer(struct bs_rop *op, struct rslot *s, const uint8_t *bytes, size_t len)
+{
+    struct root_info ri;
+    if (!len || root_verify(&op->key, bytes, len, &ri) != 0)
+        return 0;
+    uint8_t *c = malloc(len);
+    if (!c)
+        return 0;
+    memcpy(c, bytes, len);
+    free(s->bytes);
+    s->bytes = c;
+    s->len = len;
+    s->fp = root_fingerprint(bytes, len);
+    return ri.version;
+}
+
+/* Keeps bytes as the best root if they verify and are higher (a member
+ * that refused a store for holding a higher root). Returns the version, 0
+ * if they do not verify. */
 static uint64_t consider(struct bs_rop *op, const uint8_t *bytes, size_t len)
 {
     struct root_info ri;
@@ -143,10 +192,10 @@ static void read_replied(struct bs *b, void *ctx, int status, uint16_t type, con
         if (type == BS_MSG_ROOT_READ_OK && id_eq(&m.key, &op->key)) {
             /* An empty record: it holds none. Bytes that do not verify
              * are no answer (and a copy to repair). */
-            s->version = m.len ? consider(op, m.bytes, m.len) : 0;
+            s->version = m.len ? slot_answer(op, s, m.bytes, m.len) : 0;
             if (!m.len || s->version) {
                 s->state = RS_OK;
-                op->answered++;
+                op->answered += s < &op->slot[op->m]; /* a member's answer */
             } else {
                 s->bad = true;
             }
@@ -184,9 +233,13 @@ static int read_root(struct bs *b, const struct id *key, uint8_t **bytes, size_t
 static void start_read(struct bs *b, struct bs_rop *op)
 {
     op->phase = P_READ;
-    op->m =
-        (unsigned)chord_vnode_replica_set(b->chord, (unsigned)op->vnode, op->mem, b->cfg.replicas);
-    for (unsigned i = 0; i < op->m; i++) {
+    /* The members, and past them the next BS_DIVERT_MAX distinct
+     * successors: the nodes that held the range before joins pushed them
+     * out of the set, and may hold a version the new members never saw. */
+    op->n = (unsigned)chord_vnode_replica_set(b->chord, (unsigned)op->vnode, op->mem,
+                                              b->cfg.replicas + BS_DIVERT_MAX);
+    op->m = op->n < b->cfg.replicas ? op->n : b->cfg.replicas;
+    for (unsigned i = 0; i < op->n; i++) {
         struct rslot *s = &op->slot[i];
         s->op = op;
         s->state = RS_PENDING;
@@ -197,10 +250,10 @@ static void start_read(struct bs *b, struct bs_rop *op)
             s->local = true;
             s->state = RS_FAILED;
             if (rc == 0) {
-                s->version = bytes ? consider(op, bytes, len) : 0;
+                s->version = bytes ? slot_answer(op, s, bytes, len) : 0;
                 if (!bytes || s->version) {
                     s->state = RS_OK;
-                    op->answered++;
+                    op->answered += i < op->m;
                 } else {
                     s->bad = true;
                 }
@@ -247,6 +300,54 @@ static void repair_stale(struct bs *b, struct bs_rop *op)
 
 static void start_write(struct bs *b, struct bs_rop *op);
 
+/* Holders among the answers of the root (version, fp). */
+static unsigned holders_of(const struct bs_rop *op, uint64_t version, uint64_t fp)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < op->n; i++) {
+        const struct rslot *s = &op->slot[i];
+        n += s->state == RS_OK && s->bytes && s->version == version && s->fp == fp;
+    }
+    return n;
+}
+
+/* The current root from every valid answer, members' and spares': the
+ * highest version; of two roots of that version (a fork: an unacknowledged
+ * put's root on some, an acknowledged one's on others), the one more
+ * answering nodes hold, and of as many, the larger fingerprint, so that
+ * every read of the same answers chooses the same root whichever came
+ * first. The read waits for every node asked (or its timeout) before
+ * this, so a split top version is decided on all the answers there are.
+ * Returns -ENOMEM if the chosen bytes cannot be copied. */
+static int choose_best(struct bs_rop *op)
+{
+    const struct rslot *w = NULL;
+    unsigned wn = 0;
+    for (unsigned i = 0; i < op->n; i++) {
+        const struct rslot *s = &op->slot[i];
+        if (s->state != RS_OK || !s->bytes || !s->version)
+            continue;
+        unsigned h = holders_of(op, s->version, s->fp);
+        if (!w || s->version > w->version ||
+            (s->version == w->version && (h > wn || (h == wn && s->fp > w->fp))))
+            w = s, wn = h;
+    }
+    free(op->best);
+    op->best = NULL;
+    op->best_len = 0;
+    op->best_version = 0;
+    if (!w)
+        return 0;
+    op->best = malloc(w->len);
+    if (!op->best)
+        return -ENOMEM;
+    memcpy(op->best, w->bytes, w->len);
+    op->best_len = w->len;
+    op->best_version = w->version;
+    op->best_fp = w->fp;
+    return 0;
+}
+
 static void read_done(struct bs *b, struct bs_rop *op)
 {
     unsigned maj = op->m / 2 + 1;
@@ -260,6 +361,11 @@ static void read_done(struct bs *b, struct bs_rop *op)
         snprintf(why, sizeof(why), "only %u of %u replica set members answered the read",
                  op->answered, op->m);
         reply_fail(b, op, -ETIMEDOUT, why, NULL, 0);
+        finish(b, op);
+        return;
+    }
+    if (choose_best(op) < 0) {
+        reply_fail(b, op, -ENOMEM, NULL, NULL, 0);
         finish(b, op);
         return;
     }
