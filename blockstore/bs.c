@@ -322,6 +322,7 @@ void bs_tick(struct bs *b)
     run_deferred(b);
     bs_rpc_tick(b, now);
     bs_server_tick(b, now);
+    bs_client_tick(b, now);
     bs_sync_tick(b->sync, now);
 }
 
@@ -335,6 +336,9 @@ uint64_t bs_next_deadline(const struct bs *b)
     if (s < d)
         d = s;
     s = bs_sync_next_deadline(b->sync);
+    if (s < d)
+        d = s;
+    s = bs_client_next_deadline(b);
     if (s < d)
         d = s;
     return d;

@@ -35,6 +35,11 @@
 /* Requests to the primary wait for the replica set's writes: they get
  * more tries than a plain read (the primary ignores the repeats). */
 #define PRIMARY_TRIES_FACTOR 3
+/* A primary that answers -EBUSY (its cap of operations in progress) is
+ * asked again after BUSY_DELAY_MS, doubled each time, at most BUSY_TRIES
+ * times; then the -EBUSY is the result. */
+#define BUSY_TRIES    5
+#define BUSY_DELAY_MS 1000u
 
 /* ---- location cache ---- */
 
@@ -303,6 +308,8 @@ struct bs_cop {
     unsigned norder, next, nbad;
     struct addr bad[BS_SET_MAX];
     bool maybe_written; /* root put: an attempt ended without an answer */
+    uint8_t busy;        /* -EBUSY answers of the primary so far */
+    uint64_t wait_until; /* != 0: resend to the primary then (it was busy) */
     int last_err;
     char reason[BS_REASON_MAX + 1];
 };
@@ -388,6 +395,13 @@ static void primary_replied(struct bs *b, void *ctx, int status, uint16_t type, 
     }
     if (type == BS_MSG_FAILURE) {
         snprintf(op->reason, sizeof(op->reason), "%s", m.reason);
+        if (m.code == -EBUSY && op->busy < BUSY_TRIES && !b->core->freeing) {
+            /* The primary is at its cap of operations: ask it again a bit
+             * later (a new request: the old id's answer stays -EBUSY). */
+            op->wait_until = bs_now(b) + (BUSY_DELAY_MS << op->busy);
+            op->busy++;
+            return;
+        }
         if (retryable(m.code)) {
             retry_or_fail(b, op, m.code);
             return;
@@ -461,6 +475,37 @@ static void send_primary(struct bs *b, struct bs_cop *op)
         return;
     }
     op->rpc = true;
+}
+
+void bs_client_tick(struct bs *b, uint64_t now)
+{
+    struct bs_link *h = &b->core->cops;
+    /* One at a time from the start: send_primary may end an op, and its
+     * callback may start or end others. */
+    for (bool again = true; again;) {
+        again = false;
+        for (struct bs_link *l = h->next; l != h; l = l->next) {
+            struct bs_cop *op = BS_CONTAINER(l, struct bs_cop, link);
+            if (op->wait_until && op->wait_until <= now) {
+                op->wait_until = 0;
+                send_primary(b, op);
+                again = true;
+                break;
+            }
+        }
+    }
+}
+
+uint64_t bs_client_next_deadline(const struct bs *b)
+{
+    const struct bs_link *h = &b->core->cops;
+    uint64_t d = UINT64_MAX;
+    for (const struct bs_link *l = h->next; l != h; l = l->next) {
+        const struct bs_cop *op = BS_CONTAINER(l, const struct bs_cop, link);
+        if (op->wait_until && op->wait_until < d)
+            d = op->wait_until;
+    }
+    return d;
 }
 
 /* ---- gets ---- */

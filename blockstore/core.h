@@ -21,6 +21,8 @@
 #define BS_LOOP_BATCH    1024  /* loopback frames handled per tick */
 #define BS_REPLAY_MAX    512   /* primary requests remembered */
 #define BS_REPLAY_TTL_MS 60000 /* longer than a client retries one */
+#define BS_PPUT_MAX       1024                 /* puts in progress as primary */
+#define BS_PPUT_BYTES_MAX (256ull << 20)       /* bytes those puts hold */
 
 /* Intrusive doubly linked list. */
 struct bs_link {
@@ -116,6 +118,8 @@ struct bs_core {
     /* server side */
     struct bs_link sops;  /* struct bs_sop: stores in progress */
     struct bs_link pputs; /* struct bs_pput: puts as primary */
+    size_t npputs;        /* on pputs; past BS_PPUT_MAX a PUT gets -EBUSY */
+    uint64_t pput_bytes;  /* record bytes they hold; capped by BS_PPUT_BYTES_MAX */
     struct bs_link rops;  /* struct bs_rop: root puts and gets as primary */
     struct bs_link lops;  /* struct bs_lop: lease updates as primary and merges */
     struct bs_link xops;  /* struct bs_xop: push, pull, exchange */
@@ -243,6 +247,9 @@ bool bs_lease_capped(const struct bs_entry *e, const struct lease *l, size_t n, 
 
 /* ---- client.c ---- */
 int bs_client_init(struct bs *b);
+/* Puts whose primary answered -EBUSY, asked again when their wait is over. */
+void bs_client_tick(struct bs *b, uint64_t now);
+uint64_t bs_client_next_deadline(const struct bs *b);
 /* Ends every client operation with -ECANCELED and frees the client. */
 void bs_client_release(struct bs *b);
 /* Puts a location in the cache as it is (no check: callers vouch for it). */

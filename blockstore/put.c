@@ -77,8 +77,10 @@ static bool silent_err(int err)
            err == BS_ERR_WRONG_NODE;
 }
 
-static void op_free(struct bs_pput *op)
+static void op_free(struct bs *b, struct bs_pput *op)
 {
+    b->core->npputs--;
+    b->core->pput_bytes -= op->len;
     bs_list_del(&op->link);
     free(op->bytes);
     free(op->leases);
@@ -142,7 +144,7 @@ static void finish(struct bs *b, struct bs_pput *op)
             bs_reply_failure(b, &op->from, op->reqid, code, why, op->vnode);
         }
     }
-    op_free(op);
+    op_free(b, op);
 }
 
 static void check_done(struct bs *b, struct bs_pput *op)
@@ -283,6 +285,13 @@ void bs_put_on_request(struct bs *b, const struct addr *from, uint64_t reqid,
     v = bs_server_check_target(b, from, reqid, &m->target, &m->key);
     if (v < 0)
         return;
+    /* Each op holds the record and sends copies for up to ~12 s: a peer
+     * must not make this node hold any number of them. */
+    if (k->npputs >= BS_PPUT_MAX || m->len > BS_PPUT_BYTES_MAX - k->pput_bytes) {
+        bs_reply_failure(b, from, reqid, -EBUSY,
+                         "busy: too many puts in progress at this primary, retry later", v);
+        return;
+    }
     op = calloc(1, sizeof(*op));
     if (!op)
         goto nomem;
@@ -320,6 +329,8 @@ void bs_put_on_request(struct bs *b, const struct addr *from, uint64_t reqid,
     op->next = op->want;
     op->deadline = bs_now(b) + 2ull * b->cfg.rpc_timeout_ms * b->cfg.rpc_tries;
     bs_list_add(&k->pputs, &op->link);
+    k->npputs++;
+    k->pput_bytes += op->len;
     for (unsigned i = 0; i < op->want; i++)
         slot_start(b, op, i);
     check_done(b, op);
@@ -371,5 +382,5 @@ void bs_put_release(struct bs *b)
 {
     struct bs_link *h = &b->core->pputs;
     while (!bs_list_empty(h))
-        op_free(BS_CONTAINER(h->next, struct bs_pput, link));
+        op_free(b, BS_CONTAINER(h->next, struct bs_pput, link));
 }

@@ -1608,6 +1608,70 @@ static void test_request_ids_random(void **state)
     free(t);
 }
 
+/* A primary holds at most BS_PPUT_MAX puts in progress: past that, a PUT
+ * is answered -EBUSY at once, with a reason, and nothing is held for it. */
+static void test_primary_put_cap(void **state)
+{
+    (void)state;
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct sig_key own;
+    struct lease l;
+    struct id key;
+    size_t len;
+    int set[HB_NODES];
+    unsigned n;
+
+    hb_init(t, 3, 3);
+    hb_owner(1, &own);
+    hb_block(5, 200, buf, &len, &key);
+    hb_lease(t, &own, &key, 30 * HB_DAY_S, &l);
+    hb_replica_set(t, &key, set, false);
+    struct bs_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = BS_MSG_PUT;
+    m.rtype = STORE_CONTENT;
+    int v = chord_vnode_for_key(t->n[set[0]].c, &key);
+    assert_true(v >= 0);
+    m.target = chord_vnode_self(t->n[set[0]].c, (unsigned)v)->id;
+    m.key = key;
+    m.bytes = buf;
+    m.len = len;
+    m.leases = &l;
+    m.nleases = 1;
+    hb_flush(t);
+    for (uint64_t i = 0; i < BS_PPUT_MAX + 10; i++)
+        raw_request(t, set[0], &m, 1000 + i);
+    /* Nothing delivered yet: the first BS_PPUT_MAX wait on their members. */
+    unsigned got = stranger_replies(t, -EBUSY, &n);
+    assert_int_equal(n, 10);
+    assert_int_equal(got, 10);
+    assert_int_equal(t->n[set[0]].b->core->npputs, BS_PPUT_MAX);
+    hb_free(t);
+    free(t);
+
+    /* A client's put that meets a busy primary waits and asks again. */
+    t = calloc(1, sizeof(*t));
+    hb_init(t, 4, 3);
+    hb_replica_set(t, &key, set, false);
+    int c = outsider(t, &key);
+    v = chord_vnode_for_key(t->n[set[0]].c, &key);
+    m.target = chord_vnode_self(t->n[set[0]].c, (unsigned)v)->id;
+    hb_flush(t);
+    t->n[set[1]].cut = t->n[set[2]].cut = true; /* the puts in progress stay */
+    for (uint64_t i = 0; i < BS_PPUT_MAX; i++)
+        raw_request(t, set[0], &m, 1000 + i);
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(bs_put(t->n[c].b, buf, len, &l, hb_done, &res), 0);
+    hb_run(t, 500);
+    assert_false(res.done); /* -EBUSY was not the end */
+    assert_int_equal(t->n[set[0]].b->core->npputs, BS_PPUT_MAX);
+    t->n[set[1]].cut = t->n[set[2]].cut = false;
+    hb_wait(t, &res);
+    assert_int_equal(res.status, 0);
+    hb_free(t);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1633,6 +1697,7 @@ int main(void)
         cmocka_unit_test(test_free_mid_flight),
         cmocka_unit_test(test_location_cache_poisoning),
         cmocka_unit_test(test_request_ids_random),
+        cmocka_unit_test(test_primary_put_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
