@@ -40,6 +40,15 @@
  * times; then the -EBUSY is the result. */
 #define BUSY_TRIES    5
 #define BUSY_DELAY_MS 1000u
+/* An operation whose location did not answer (a node just died, a vnode
+ * not yet responsible) starts over from a fresh lookup: at once the first
+ * time, then after RESTART_DELAY_MS, doubled each time, RESTART_TRIES
+ * times in all (about 4 s), so that it outlasts the ring's repair after a
+ * crash (about 1-2 s) instead of failing inside it. A root put starts over
+ * once only: each attempt without an answer makes its outcome less
+ * certain. */
+#define RESTART_TRIES    4
+#define RESTART_DELAY_MS 250u
 
 /* ---- location cache ---- */
 
@@ -298,7 +307,7 @@ struct bs_cop {
     uint64_t expect, version;
     bs_done_fn done;
     void *ctx;
-    uint8_t attempt; /* 1 after the fresh start */
+    uint8_t attempt; /* fresh starts so far (RESTART_TRIES) */
     bool rpc;
     uint64_t reqid;
     struct addr rpc_to;
@@ -310,6 +319,7 @@ struct bs_cop {
     bool maybe_written; /* root put: an attempt ended without an answer */
     uint8_t busy;        /* -EBUSY answers of the primary so far */
     uint64_t wait_until; /* != 0: resend to the primary then (it was busy) */
+    uint64_t restart_at; /* != 0: start over from a fresh lookup then */
     int last_err;
     char reason[BS_REASON_MAX + 1];
 };
@@ -361,18 +371,32 @@ static bool retryable(int status)
            status == BS_ERR_LEAVING;
 }
 
-/* Starts over once with a fresh lookup, else finishes with status. */
+/* Starts op over from a fresh lookup, now or later (RESTART_*). Returns
+ * false when it has no attempt left. */
+static bool restart(struct bs *b, struct bs_cop *op)
+{
+    unsigned max = op->kind == C_ROOT_PUT ? 1 : RESTART_TRIES;
+
+    if (op->attempt >= max || b->core->freeing)
+        return false;
+    uint64_t delay = op->attempt == 0 ? 0 : (uint64_t)RESTART_DELAY_MS << (op->attempt - 1);
+    op->attempt++;
+    op->reason[0] = 0;
+    if (delay == 0)
+        start(b, op);
+    else
+        op->restart_at = bs_now(b) + delay;
+    return true;
+}
+
+/* Starts over with a fresh lookup, else finishes with status. */
 static void retry_or_fail(struct bs *b, struct bs_cop *op, int status)
 {
     cache_drop(b, &op->key);
     if (op->kind == C_ROOT_PUT && (status == -ETIMEDOUT || status == -EHOSTUNREACH))
         op->maybe_written = true;
-    if (op->attempt == 0 && retryable(status) && !b->core->freeing) {
-        op->attempt = 1;
-        op->reason[0] = 0;
-        start(b, op);
+    if (retryable(status) && restart(b, op))
         return;
-    }
     finish(b, op, status, NULL, 0, 0);
 }
 
@@ -492,6 +516,12 @@ void bs_client_tick(struct bs *b, uint64_t now)
                 again = true;
                 break;
             }
+            if (op->restart_at && op->restart_at <= now) {
+                op->restart_at = 0;
+                start(b, op);
+                again = true;
+                break;
+            }
         }
     }
 }
@@ -504,6 +534,8 @@ uint64_t bs_client_next_deadline(const struct bs *b)
         const struct bs_cop *op = BS_CONTAINER(l, const struct bs_cop, link);
         if (op->wait_until && op->wait_until < d)
             d = op->wait_until;
+        if (op->restart_at && op->restart_at < d)
+            d = op->restart_at;
     }
     return d;
 }
@@ -630,14 +662,11 @@ static void get_next(struct bs *b, struct bs_cop *op)
     int err = op->last_err ? op->last_err : BS_ERR_NOT_FOUND;
     /* No good copy among the holders of this location: it may be stale
      * (cached across a partition that healed, or a ring that changed), so
-     * start over once from a fresh lookup. */
-    if (op->attempt == 0 && !b->core->freeing) {
-        cache_drop(b, &op->key);
-        op->attempt = 1;
-        op->reason[0] = 0;
-        start(b, op);
+     * start over from a fresh lookup: once if the holders said they lack
+     * it, up to RESTART_TRIES times while they do not answer. */
+    cache_drop(b, &op->key);
+    if ((op->attempt == 0 || retryable(err)) && restart(b, op))
         return;
-    }
     finish(b, op, err, NULL, 0, 0);
 }
 
