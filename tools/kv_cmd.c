@@ -110,6 +110,39 @@ static void key_of(const char *s, struct id *out)
     hash_sha256(out, s, strlen(s));
 }
 
+struct kv_opts {
+    const char *datadir, *api_s;
+    unsigned long ttl, repl;
+};
+
+/* One option of either position (before or after the verb). Returns -1 to
+ * go on, or an exit status. */
+static int kv_opt(int opt, struct kv_opts *o)
+{
+    char *end;
+
+    switch (opt) {
+    case 'd': o->datadir = optarg; return -1;
+    case 'a': o->api_s = optarg; return -1;
+    case 't':
+        o->ttl = strtoul(optarg, &end, 10);
+        if (*end || o->ttl > 65535) {
+            fprintf(stderr, "coopfs kv: --ttl wants 0..65535 seconds\n");
+            return 2;
+        }
+        return -1;
+    case 'r':
+        o->repl = strtoul(optarg, &end, 10);
+        if (*end || o->repl < 1 || o->repl > 255) {
+            fprintf(stderr, "coopfs kv: --replication wants 1..255\n");
+            return 2;
+        }
+        return -1;
+    case 'h': fputs(kv_usage, stdout); return 0;
+    default: fputs(kv_usage, stderr); return 2;
+    }
+}
+
 int cmd_kv(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -117,8 +150,7 @@ int cmd_kv(int argc, char **argv)
         {"ttl", required_argument, NULL, 't'},  {"replication", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
-    const char *datadir = NULL, *api_s = NULL;
-    unsigned long ttl = 0, repl = 3;
+    struct kv_opts o = {.repl = 3};
     struct addr api;
     struct id key;
     uint8_t *msg = NULL, hdr[4 + ID_BYTES];
@@ -129,27 +161,8 @@ int cmd_kv(int argc, char **argv)
     optind = 1;
     /* "+": options stop at the verb, so put's own options come after it. */
     while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        char *end;
-        switch (opt) {
-        case 'd': datadir = optarg; break;
-        case 'a': api_s = optarg; break;
-        case 't':
-            ttl = strtoul(optarg, &end, 10);
-            if (*end || ttl > 65535) {
-                fprintf(stderr, "coopfs kv: --ttl wants 0..65535 seconds\n");
-                return 2;
-            }
-            break;
-        case 'r':
-            repl = strtoul(optarg, &end, 10);
-            if (*end || repl < 1 || repl > 255) {
-                fprintf(stderr, "coopfs kv: --replication wants 1..255\n");
-                return 2;
-            }
-            break;
-        case 'h': fputs(kv_usage, stdout); return 0;
-        default: fputs(kv_usage, stderr); return 2;
-        }
+        if ((rc = kv_opt(opt, &o)) >= 0)
+            return rc;
         if (optind < argc && (!strcmp(argv[optind], "put") || !strcmp(argv[optind], "get")))
             break;
     }
@@ -166,44 +179,24 @@ int cmd_kv(int argc, char **argv)
     argc -= optind;
     argv += optind;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
-        switch (opt) {
-        case 't':
-            ttl = strtoul(optarg, &end, 10);
-            if (*end || ttl > 65535) {
-                fprintf(stderr, "coopfs kv: --ttl wants 0..65535 seconds\n");
-                return 2;
-            }
-            break;
-        case 'r':
-            repl = strtoul(optarg, &end, 10);
-            if (*end || repl < 1 || repl > 255) {
-                fprintf(stderr, "coopfs kv: --replication wants 1..255\n");
-                return 2;
-            }
-            break;
-        case 'd': datadir = optarg; break;
-        case 'a': api_s = optarg; break;
-        case 'h': fputs(kv_usage, stdout); return 0;
-        default: fputs(kv_usage, stderr); return 2;
-        }
-    }
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if ((rc = kv_opt(opt, &o)) >= 0)
+            return rc;
     if (argc - optind != (put ? 2 : 1)) {
         fputs(kv_usage, stderr);
         return 2;
     }
     key_of(argv[optind], &key);
-    if (api_s) {
-        if (addr_parse(api_s, &api) < 0) {
-            fprintf(stderr, "coopfs kv: --api wants HOST:PORT, not '%s'\n", api_s);
+    if (o.api_s) {
+        if (addr_parse(o.api_s, &api) < 0) {
+            fprintf(stderr, "coopfs kv: --api wants HOST:PORT, not '%s'\n", o.api_s);
             return 2;
         }
-    } else if ((rc = api_from_datadir(datadir, &api)) < 0) {
+    } else if ((rc = api_from_datadir(o.datadir, &api)) < 0) {
         fprintf(stderr,
                 "coopfs kv: no DHT API address: no running node with one in %s/node.json "
                 "(%s); give --api HOST:PORT\n",
-                datadir ? datadir : tools_default_datadir(), strerror(-rc));
+                o.datadir ? o.datadir : tools_default_datadir(), strerror(-rc));
         return 1;
     }
     msg = malloc(8 + ID_BYTES + KV_MAX_VALUE + 1);
@@ -229,9 +222,9 @@ int cmd_kv(int argc, char **argv)
         msg[1] = (uint8_t)mlen;
         msg[2] = API_MSG_PUT >> 8;
         msg[3] = API_MSG_PUT & 0xff;
-        msg[4] = (uint8_t)(ttl >> 8);
-        msg[5] = (uint8_t)ttl;
-        msg[6] = (uint8_t)repl;
+        msg[4] = (uint8_t)(o.ttl >> 8);
+        msg[5] = (uint8_t)o.ttl;
+        msg[6] = (uint8_t)o.repl;
         msg[7] = 0;
         memcpy(msg + 8, key.b, ID_BYTES);
     } else {
