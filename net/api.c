@@ -101,7 +101,11 @@ static void op_done(void *ctx, const struct bs_result *r)
     if (c->bev && c->paused && c->pending < API_MAX_PENDING) {
         c->paused = false;
         bufferevent_enable(c->bev, EV_READ);
-        conn_read(c->bev, c); /* messages may wait in the buffer already */
+        /* Messages may wait in the buffer already. Reading may close the
+         * connection: the extra reference keeps c until we are done. */
+        c->pending++;
+        conn_read(c->bev, c);
+        c->pending--;
     }
     conn_free_if_done(c);
 }
