@@ -154,17 +154,25 @@ static int zstd_frame_check(const uint8_t *p, size_t n, uint32_t raw_len)
     return 0;
 }
 
-int block_verify(const struct id *key, const void *bytes, size_t len)
+int block_key(const void *bytes, size_t len, struct id *key)
 {
     struct block_info bi;
-    struct id h;
 
     if (block_parse(bytes, len, &bi) < 0)
         return -EBADMSG;
     if (bi.codec == BLOCK_CODEC_ZSTD &&
         zstd_frame_check(bi.payload, bi.payload_len, bi.raw_len) < 0)
         return -EBADMSG;
-    hash_sha256(&h, bytes, len);
+    hash_sha256(key, bytes, len);
+    return 0;
+}
+
+int block_verify(const struct id *key, const void *bytes, size_t len)
+{
+    struct id h;
+
+    if (block_key(bytes, len, &h) < 0)
+        return -EBADMSG;
     return id_eq(&h, key) ? 0 : -EBADMSG;
 }
 

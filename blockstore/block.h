@@ -89,6 +89,10 @@ struct block_info {
 /* Checks the header of content-block bytes (not the hash, not the zstd
  * frame). Returns 0 and *out, or -EBADMSG. */
 int block_parse(const void *bytes, size_t len, struct block_info *out);
+/* Checks bytes as block_verify does and sets *key to their SHA-256,
+ * hashing once (for a caller that does not know the key yet). Returns 0 or
+ * -EBADMSG (*key untouched). */
+int block_key(const void *bytes, size_t len, struct id *key);
 /* Returns 0 if bytes are a well-formed content block whose SHA-256 is
  * key, else -EBADMSG. For zstd it checks the frame's structure (one standard
  * frame declaring the raw length, ending with the bytes), not its contents:

@@ -28,7 +28,6 @@
 #include <sys/types.h>
 
 #include "blockstore/core.h"
-#include "common/hash.h"
 
 #define MOD "bs"
 
@@ -316,7 +315,7 @@ struct bs_cop {
     struct chord_peer order[BS_SET_MAX];
     unsigned norder, next, nbad;
     struct addr bad[BS_SET_MAX];
-    bool maybe_written; /* root put: an attempt ended without an answer */
+    bool maybe_written;  /* root put: an attempt ended without an answer */
     uint8_t busy;        /* -EBUSY answers of the primary so far */
     uint64_t wait_until; /* != 0: resend to the primary then (it was busy) */
     uint64_t restart_at; /* != 0: start over from a fresh lookup then */
@@ -799,8 +798,7 @@ int bs_put(struct bs *b, const uint8_t *bytes, size_t len, const struct lease *l
 
     if (!bytes || len == 0 || len > BLOCK_MAX_STORED)
         return BS_ERR_BAD_BLOCK;
-    hash_sha256(&key, bytes, len);
-    if (block_verify(&key, bytes, len) != 0)
+    if (block_key(bytes, len, &key) != 0)
         return BS_ERR_BAD_BLOCK;
     if (!lease || !lease_verify(lease, &key) || lease->expiry_s <= bs_now_s(b))
         return BS_ERR_NO_LEASE;

@@ -187,6 +187,9 @@ int bs_server_check_target(struct bs *b, const struct addr *from, uint64_t reqid
  * over key (else BS_ERR_BAD_BLOCK), stamp not too far ahead and expiry not
  * too far away (else BS_ERR_NO_LEASE). */
 int bs_lease_check(struct bs *b, const struct id *key, const struct lease *l);
+/* bs_lease_check without the signature (for records already verified):
+ * the stamp not too far ahead, the expiry not too far out. */
+int bs_lease_limits(struct bs *b, const struct lease *l);
 /* Reads the local copy of a record. -EBADMSG marks the entry bad. */
 int bs_read_local(struct bs *b, enum store_type type, const struct id *key, uint8_t **bytes,
                   size_t *len);

@@ -128,10 +128,15 @@ int bs_persist_leases(struct bs *b, const struct id *key, const struct lease *l,
  * checked with lease_verify) and stores it durably if admitted (capacity,
  * quota, root version rules, kv stamps), merging leases. cb gets 0,
  * BS_ERR_FULL, BS_ERR_QUOTA, BS_ERR_BAD_BLOCK, BS_ERR_STALE, BS_ERR_NO_LEASE
- * or a persist error. Returns 0 (cb will run) or one of those at once. */
+ * or a persist error. Returns 0 (cb will run) or one of those at once.
+ * flags: BS_STORE_REPAIR (a good copy for a holder whose own went bad: no
+ * new lease needed), BS_STORE_VERIFIED (the caller has just checked the
+ * block against its key and the leases' signatures, as the primary of a
+ * put does, so they are not checked twice). */
+enum { BS_STORE_REPAIR = 1, BS_STORE_VERIFIED = 2 };
 int bs_store_record(struct bs *b, enum store_type type, const struct id *key,
                     const uint8_t *bytes, size_t len, const struct lease *l, size_t nleases,
-                    bool repair, bs_persist_fn cb, void *ctx);
+                    unsigned flags, bs_persist_fn cb, void *ctx);
 /* Sends the local copy of (type, key), with its leases, to `to` as a STORE.
  * done gets 0 when the peer stored it (or already had it), else an error. */
 int bs_push(struct bs *b, const struct addr *to, enum store_type type, const struct id *key,

@@ -209,8 +209,9 @@ static void slot_start(struct bs *b, struct bs_pput *op, unsigned i)
     op->pending++;
     if (bs_is_self(b, &op->cand[i].addr)) {
         s->local = true;
+        /* verify() checked the block and the leases' signatures already. */
         rc = bs_store_record(b, (enum store_type)op->type, &op->key, op->bytes, op->len, op->leases,
-                             op->nleases, false, local_done, s);
+                             op->nleases, BS_STORE_VERIFIED, local_done, s);
     } else {
         struct bs_msg m;
         memset(&m, 0, sizeof(m));

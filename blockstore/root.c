@@ -285,7 +285,7 @@ static void repair_stale(struct bs *b, struct bs_rop *op)
             continue;
         b->stats.repairs_sent++;
         if (s->local) {
-            bs_store_record(b, STORE_ROOT, &op->key, op->best, op->best_len, NULL, 0, false,
+            bs_store_record(b, STORE_ROOT, &op->key, op->best, op->best_len, NULL, 0, 0,
                             ignore_store, NULL);
             continue;
         }
@@ -471,7 +471,7 @@ static void start_write(struct bs *b, struct bs_rop *op)
         s->state = RS_PENDING;
         op->pending++;
         if (s->local) {
-            rc = bs_store_record(b, STORE_ROOT, &op->key, op->bytes, op->len, NULL, 0, false,
+            rc = bs_store_record(b, STORE_ROOT, &op->key, op->bytes, op->len, NULL, 0, 0,
                                  local_written, s);
         } else {
             struct bs_msg m = {.type = BS_MSG_STORE,

@@ -89,7 +89,8 @@ static void xop_replied(struct bs *b, void *ctx, int status, uint16_t type, cons
                 rc = -ENOMEM;
             } else {
                 rc = bs_store_record(b, (enum store_type)x->type, &x->key, m.bytes, m.len, l,
-                                     m.nleases, e && (e->flags & BS_E_BAD), xop_stored, x);
+                                     m.nleases, e && (e->flags & BS_E_BAD) ? BS_STORE_REPAIR : 0,
+                                     xop_stored, x);
                 free(l);
                 if (rc == 0)
                     return;

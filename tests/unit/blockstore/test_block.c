@@ -174,6 +174,31 @@ static void test_content_round_trip(void **state)
     assert_int_equal(olen, 0);
 }
 
+/* block_key computes the key block_encode gave, and refuses what
+ * block_verify refuses. */
+static void test_content_block_key(void **state)
+{
+    static uint8_t data[5000], out[BLOCK_MAX_STORED];
+    struct id key, got, untouched;
+    size_t len;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i % 7);
+    for (int compress = 0; compress <= 1; compress++) {
+        assert_int_equal(block_encode(BLOCK_KIND_DATA, data, sizeof(data), compress, out, &len,
+                                      &key), 0);
+        assert_int_equal(block_key(out, len, &got), 0);
+        assert_true(id_eq(&got, &key));
+        memset(&untouched, 0x5a, sizeof(untouched));
+        got = untouched;
+        out[0] ^= 0xff; /* the format byte */
+        assert_int_equal(block_key(out, len, &got), -EBADMSG);
+        assert_true(id_eq(&got, &untouched));
+        out[0] ^= 0xff;
+    }
+}
+
 static void test_content_limits(void **state)
 {
     static const uint8_t bad_kinds[] = {0, 4, 15, 64, 0x7f, BLOCK_KIND_ROOT, BLOCK_KIND_KV, 0xff};
@@ -844,6 +869,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_content_every_flip_fails, setup_buffers,
                                         teardown_buffers),
         cmocka_unit_test_setup_teardown(test_content_bad_frames, setup_buffers, teardown_buffers),
+        cmocka_unit_test(test_content_block_key),
         cmocka_unit_test(test_root_round_trip),
         cmocka_unit_test(test_root_limits),
         cmocka_unit_test(test_root_rejects),
