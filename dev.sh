@@ -48,26 +48,40 @@ setup() {
 PASSED=0
 FAILED=0
 SKIPPED=0
+FAILED_NAMES=""
+TAILS=$(mktemp)
+trap 'rm -f "$TAILS"' EXIT
 run_suite() {
     dir=$1
     label=$2
     log "running the $label suite"
     rc=0
     meson test -C "$dir" --print-errorlogs --num-processes 2 ${COOPFS_TEST_ARGS:-} || rc=$?
-    counts=$(python3 - "$dir/meson-logs/testlog.json" <<'EOF'
+    counts=$(python3 - "$dir/meson-logs/testlog.json" "$label" "$TAILS" <<'EOF'
 import json, sys
 p = f = s = 0
+names = []
 for line in open(sys.argv[1]):
-    r = json.loads(line).get("result", "")
+    t = json.loads(line)
+    r = t.get("result", "")
     if r in ("OK", "EXPECTEDFAIL"):
         p += 1
     elif r == "SKIP":
         s += 1
     else:
         f += 1
-print(p, f, s)
+        name = "%s:%s(%s)" % (sys.argv[2], t.get("name", "?").replace(" ", "_"), r)
+        names.append(name)
+        out = (t.get("stdout") or "").splitlines()[-25:]
+        with open(sys.argv[3], "a") as tails:
+            tails.write("---- %s, last lines:\n" % name)
+            tails.write("".join(l[:300] + "\n" for l in out))
+print(p, f, s, *names)
 EOF
 )
+    set -- $counts
+    shift 3
+    [ $# -gt 0 ] && FAILED_NAMES="$FAILED_NAMES $*"
     set -- $counts
     PASSED=$((PASSED + $1))
     FAILED=$((FAILED + $2))
@@ -94,12 +108,18 @@ test)
     setup build-asan --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_suite build-asan sanitizer
-    log "fuzzing each decoder for ${COOPFS_FUZZ_SECONDS:-30} s"
-    if FUZZ_BUILD_DIR=build-fuzz sh tests/fuzz/run.sh "${COOPFS_FUZZ_SECONDS:-30}"; then
+    log "fuzzing each decoder for ${COOPFS_FUZZ_SECONDS:-30} s (full output in build-fuzz/fuzz.log)"
+    mkdir -p build-fuzz
+    if FUZZ_BUILD_DIR=build-fuzz sh tests/fuzz/run.sh "${COOPFS_FUZZ_SECONDS:-30}" >build-fuzz/fuzz.log 2>&1; then
         PASSED=$((PASSED + 1))
+        grep -E '^(== |Done )' build-fuzz/fuzz.log || true
     else
         FAILED=$((FAILED + 1))
+        FAILED_NAMES="$FAILED_NAMES fuzz"
+        tail -n 60 build-fuzz/fuzz.log
     fi
+    cat "$TAILS"
+    [ -n "$FAILED_NAMES" ] && echo "failed:$FAILED_NAMES"
     echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
     [ "$FAILED" -eq 0 ]
     ;;
