@@ -12,7 +12,7 @@ set -eu
 cd "$(dirname "$0")"
 
 # Debian packages the build and the suite need. Keep in step with README.md.
-PACKAGES="build-essential meson ninja-build pkg-config libssl-dev libcmocka-dev libevent-dev libzstd-dev clang libclang-rt-14-dev python3 iproute2 curl"
+PACKAGES="build-essential meson ninja-build pkg-config libssl-dev libcmocka-dev libevent-dev libzstd-dev libfuse3-dev fuse3 fio git clang libclang-rt-14-dev python3 iproute2 curl"
 
 log() { printf '%s\n' "dev.sh: $*" >&2; }
 
