@@ -86,6 +86,19 @@ struct fs_dir {
     struct fs_dirent *e; /* sorted by name (strcmp), names unique */
 };
 
+/* The rules every decoder holds an inode to (and encoders check):
+ *   type FILE, DIR or SYMLINK; mode within 07777 (stored as a u16);
+ *   EMPTY:  size 0 (a file or a directory with no bytes; not a symlink);
+ *   INLINE: size 1..FS_INLINE_MAX bytes (symlink: 1..FS_SYMLINK_MAX),
+ *           inline_data holds them (an empty file is EMPTY, not INLINE);
+ *   KEY:    size >= 1, key names a FILE manifest; never a symlink;
+ *   at most FS_XATTR_MAX xattrs, names 1..FS_XATTR_NAME_MAX bytes without
+ *   NUL, sorted strictly by strcmp, values <= FS_XATTR_VALUE_MAX bytes.
+ * fs_inode_valid tests them; fs_name_valid tests an entry name of len
+ * bytes (1..FS_NAME_MAX, no '/' or NUL, not "." or ".."). */
+bool fs_inode_valid(const struct fs_inode *ino);
+bool fs_name_valid(const char *name, size_t len);
+
 /* Frees what an inode owns (inline data, xattrs) and zeroes it. */
 void fs_inode_clear(struct fs_inode *ino);
 /* Deep copy. Returns 0 or -ENOMEM. */
@@ -93,6 +106,9 @@ int fs_inode_copy(struct fs_inode *dst, const struct fs_inode *src);
 /* True if a and b are the same inode byte for byte (type, mode, owner,
  * size, times, reference, xattrs): what a merge compares. */
 bool fs_inode_equal(const struct fs_inode *a, const struct fs_inode *b);
+/* True if a and b agree on type, mode, owner, times and xattrs (not size
+ * nor reference): a directory's own attributes, as a merge compares them. */
+bool fs_inode_attr_equal(const struct fs_inode *a, const struct fs_inode *b);
 
 void fs_dir_init(struct fs_dir *d);
 void fs_dir_clear(struct fs_dir *d);
@@ -105,11 +121,14 @@ int fs_dir_set(struct fs_dir *d, const char *name, const struct fs_inode *ino);
 int fs_dir_remove(struct fs_dir *d, const char *name);
 
 /* The directory stream: encodes d into a malloc'd buffer (*out, *len).
- * Returns 0 or -ENOMEM. */
+ * Returns 0, -ENOMEM, or -EINVAL if an entry breaks a rule the decoder
+ * holds it to (bad or unsorted name, fs_inode_valid false), so nothing is
+ * written that would not read back. */
 int fs_dir_encode(const struct fs_dir *d, uint8_t **out, size_t *len);
 /* Decodes a stream into d (initialized by the call). Checks names (valid,
  * sorted, unique), types, reference kinds, sizes against inline lengths,
- * xattr counts and lengths. Returns 0, -EBADMSG, -ENOMEM. */
+ * xattr counts and lengths. Returns 0, -EBADMSG, -ENOMEM; on an error d is
+ * left empty (fs_dir_clear is harmless). */
 int fs_dir_decode(const uint8_t *bytes, size_t len, struct fs_dir *d);
 
 /* A commit: the payload of a content block of kind BLOCK_KIND_FS_COMMIT. */
@@ -123,9 +142,10 @@ struct fs_commit {
     char message[FS_MESSAGE_MAX + 1]; /* NUL-terminated, may be empty */
 };
 /* Encodes c as a commit payload, malloc'd. Returns 0 or -ENOMEM, -EINVAL
- * (root not a directory, too many parents). */
+ * (root not a directory or not fs_inode_valid, too many parents). */
 int fs_commit_encode(const struct fs_commit *c, uint8_t **out, size_t *len);
-/* Decodes; c->root owns allocations (fs_commit_clear). 0, -EBADMSG, -ENOMEM. */
+/* Decodes; c->root owns allocations (fs_commit_clear). 0, -EBADMSG, -ENOMEM
+ * (*c untouched on an error). The message may not contain NUL. */
 int fs_commit_decode(const uint8_t *bytes, size_t len, struct fs_commit *c);
 void fs_commit_clear(struct fs_commit *c);
 
