@@ -1,0 +1,783 @@
+/* fuse_ops.c — the FUSE low-level operations over the tree (tree.c), the
+ * file content (file.c) and the publisher (publish.c).
+ *
+ * Content-hash blocks never change, so the kernel may keep pages and
+ * attributes long (FS_TIMEOUT_S); what another writer or a followed root
+ * changes is invalidated explicitly (publish.c). There are no hard links
+ * (link gives EPERM): an inode has exactly one name, which keeps the
+ * journal and the merge path based.
+ */
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fs/fs_int.h"
+
+#define FS_TIMEOUT_S 10.0
+#define XATTR_KEY     "user.coopfs.key"
+#define XATTR_HOLDERS "user.coopfs.holders"
+
+static struct fs *FS(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static double timeout_of(const struct fnode *n)
+{
+    return n->ro ? 3600.0 : FS_TIMEOUT_S;
+}
+
+static void fill_entry(struct fs *f, struct fnode *n, struct fuse_entry_param *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->ino = n->ino;
+    e->generation = 1;
+    fnode_stat(f, n, &e->attr);
+    e->attr_timeout = e->entry_timeout = timeout_of(n);
+}
+
+/* The node for ino, with mu held; replies ENOENT and returns NULL (mu
+ * released) if there is none. */
+static struct fnode *get(fuse_req_t req, fuse_ino_t ino)
+{
+    struct fs *f = FS(req);
+    pthread_mutex_lock(&f->mu);
+    struct fnode *n = fnode_get(f, ino);
+    if (!n) {
+        pthread_mutex_unlock(&f->mu);
+        fuse_reply_err(req, ENOENT);
+    }
+    return n;
+}
+
+static void done(fuse_req_t req, int err)
+{
+    pthread_mutex_unlock(&FS(req)->mu);
+    fuse_reply_err(req, err < 0 ? -err : err);
+}
+
+/* Replies err (mu released) and returns from the operation. */
+#define DONE(req, err)                                                                             \
+    do {                                                                                           \
+        done(req, err);                                                                            \
+        return;                                                                                    \
+    } while (0)
+
+static bool writable(struct fs *f, const struct fnode *n)
+{
+    return f->cfg.writable && !n->ro;
+}
+
+static int check_name(const char *name)
+{
+    size_t l = strlen(name);
+    if (l == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return -EINVAL;
+    return l > FS_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want |= FUSE_CAP_READDIRPLUS;
+    conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+    conn->max_write = 1u << 20;
+    conn->max_readahead = 1u << 20;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs *f = FS(req);
+    struct fnode *p = get(req, parent);
+    if (!p)
+        return;
+    if (p->a.type != FS_T_DIR)
+        DONE(req, ENOTDIR);
+    struct fnode *k = NULL;
+    if (p == f->root && strcmp(name, FS_SNAPSHOTS_NAME) == 0) {
+        k = f->snaps;
+    } else if (p == f->snaps) {
+        k = snap_lookup(f, name);
+    } else {
+        int rc = dir_load(f, p);
+        if (rc < 0)
+            DONE(req, rc);
+        k = dir_find(p, name, NULL);
+    }
+    struct fuse_entry_param e;
+    if (!k) {
+        memset(&e, 0, sizeof(e));
+        e.entry_timeout = p->ro ? 3600.0 : 1.0;
+        pthread_mutex_unlock(&f->mu);
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    k->nlookup++;
+    fill_entry(f, k, &e);
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_entry(req, &e);
+}
+
+static void forget_one(struct fs *f, fuse_ino_t ino, uint64_t nlookup)
+{
+    struct fnode *n = fnode_get(f, ino);
+    if (!n)
+        return;
+    n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
+    fnode_maybe_free(f, n);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    struct fs *f = FS(req);
+    pthread_mutex_lock(&f->mu);
+    forget_one(f, ino, nlookup);
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    struct fs *f = FS(req);
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < count; i++)
+        forget_one(f, forgets[i].ino, forgets[i].nlookup);
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    struct stat st;
+    fnode_stat(f, n, &st);
+    double t = timeout_of(n);
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_attr(req, &st, t);
+}
+
+/* Records a metadata change of n (mu held). */
+static void changed(struct fs *f, struct fnode *n)
+{
+    n->a.ctime_ns = fs_now_ns();
+    fnode_touch(f, n);
+    journal_set(f, n, false);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    if (!writable(f, n))
+        DONE(req, EROFS);
+    int rc = 0;
+    bool flush = false;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (n->a.type == FS_T_DIR)
+            DONE(req, EISDIR);
+        if (n->a.type != FS_T_FILE)
+            DONE(req, EINVAL);
+        rc = file_truncate(f, n, (uint64_t)attr->st_size);
+        if (rc < 0)
+            DONE(req, rc);
+        flush = !fi && n->nopen == 0; /* truncate(2) of a closed file: nothing else will flush it */
+    }
+    if (to_set & FUSE_SET_ATTR_MODE)
+        n->a.mode = attr->st_mode & 07777;
+    if (to_set & FUSE_SET_ATTR_UID)
+        n->a.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID)
+        n->a.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+        n->a.mtime_ns = fs_now_ns();
+    else if (to_set & FUSE_SET_ATTR_MTIME)
+        n->a.mtime_ns = (int64_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec;
+    changed(f, n);
+    if (flush) {
+        n->nopen++;
+        pthread_mutex_unlock(&f->mu);
+        rc = file_flush(f, n);
+        pthread_mutex_lock(&f->mu);
+        n->nopen--;
+    }
+    struct stat st;
+    fnode_stat(f, n, &st);
+    double t = timeout_of(n);
+    fnode_maybe_free(f, n);
+    pthread_mutex_unlock(&f->mu);
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_attr(req, &st, t);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    if (n->a.type != FS_T_SYMLINK)
+        DONE(req, EINVAL);
+    char buf[FS_SYMLINK_MAX + 1];
+    size_t l = n->a.ref == FS_REF_INLINE ? n->a.size : 0;
+    memcpy(buf, n->a.inline_data, l);
+    buf[l] = '\0';
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_readlink(req, buf);
+}
+
+/* Makes a new entry name in parent (mu held). */
+static int make(fuse_req_t req, struct fnode *p, const char *name, uint8_t type, mode_t mode,
+                const char *target, struct fnode **out)
+{
+    struct fs *f = FS(req);
+    if (!writable(f, p))
+        return -EROFS;
+    if (p->a.type != FS_T_DIR)
+        return -ENOTDIR;
+    int rc = check_name(name);
+    if (rc < 0)
+        return rc;
+    if (p == f->root && strcmp(name, FS_SNAPSHOTS_NAME) == 0)
+        return -EEXIST;
+    if ((rc = dir_load(f, p)) < 0)
+        return rc;
+    if (dir_find(p, name, NULL))
+        return -EEXIST;
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    struct fs_inode a;
+    memset(&a, 0, sizeof(a));
+    a.type = type;
+    a.mode = mode & 07777;
+    a.uid = ctx->uid;
+    a.gid = (p->a.mode & S_ISGID) ? p->a.gid : ctx->gid;
+    a.mtime_ns = a.ctime_ns = fs_now_ns();
+    if (type == FS_T_SYMLINK) {
+        size_t l = strlen(target);
+        if (l > FS_SYMLINK_MAX)
+            return -ENAMETOOLONG;
+        a.ref = l ? FS_REF_INLINE : FS_REF_EMPTY;
+        a.size = l;
+        a.inline_data = (uint8_t *)target; /* copied by fnode_new */
+    }
+    struct fnode *k = fnode_new(f, name, &a);
+    if (!k)
+        return -ENOMEM;
+    if (type == FS_T_DIR)
+        k->loaded = true;
+    if ((rc = dir_insert(p, k)) < 0) {
+        fnode_free(f, k);
+        return rc;
+    }
+    p->a.mtime_ns = p->a.ctime_ns = a.mtime_ns;
+    p->dirty = true;
+    fnode_touch(f, k);
+    journal_set(f, k, false);
+    *out = k;
+    return 0;
+}
+
+static void reply_made(fuse_req_t req, struct fnode *k)
+{
+    struct fs *f = FS(req);
+    struct fuse_entry_param e;
+    k->nlookup++;
+    fill_entry(f, k, &e);
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_entry(req, &e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)rdev;
+    struct fnode *p = get(req, parent), *k = NULL;
+    if (!p)
+        return;
+    if (!S_ISREG(mode))
+        DONE(req, EPERM);
+    int rc = make(req, p, name, FS_T_FILE, mode, NULL, &k);
+    if (rc < 0)
+        DONE(req, rc);
+    k->content_dirty = true; /* the first flush records it durably */
+    reply_made(req, k);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    struct fnode *p = get(req, parent), *k = NULL;
+    if (!p)
+        return;
+    int rc = make(req, p, name, FS_T_DIR, mode, NULL, &k);
+    if (rc < 0)
+        DONE(req, rc);
+    reply_made(req, k);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    struct fnode *p = get(req, parent), *k = NULL;
+    if (!p)
+        return;
+    int rc = make(req, p, name, FS_T_SYMLINK, 0777, link, &k);
+    if (rc < 0)
+        DONE(req, rc);
+    reply_made(req, k);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+    struct fs *f = FS(req);
+    struct fnode *p = get(req, parent);
+    if (!p)
+        return;
+    if (!writable(f, p))
+        DONE(req, EROFS);
+    int rc = dir_load(f, p);
+    if (rc < 0)
+        DONE(req, rc);
+    struct fnode *k = dir_find(p, name, NULL);
+    if (!k)
+        DONE(req, ENOENT);
+    if (dir && k->a.type != FS_T_DIR)
+        DONE(req, ENOTDIR);
+    if (!dir && k->a.type == FS_T_DIR)
+        DONE(req, EISDIR);
+    if (dir) {
+        if ((rc = dir_load(f, k)) < 0)
+            DONE(req, rc);
+        if (k->nkids)
+            DONE(req, ENOTEMPTY);
+    }
+    char *path = fnode_path(k);
+    dir_unlink(p, k);
+    p->a.mtime_ns = p->a.ctime_ns = fs_now_ns();
+    fnode_touch(f, p);
+    if (path)
+        journal_del(f, path);
+    free(path);
+    fnode_maybe_free(f, k);
+    done(req, 0);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_entry(req, parent, name, false);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_entry(req, parent, name, true);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    struct fs *f = FS(req);
+    if (flags & ~(unsigned)RENAME_NOREPLACE) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    struct fnode *p = get(req, parent);
+    if (!p)
+        return;
+    struct fnode *np = fnode_get(f, newparent);
+    if (!np)
+        DONE(req, ENOENT);
+    if (!writable(f, p) || !writable(f, np))
+        DONE(req, EROFS);
+    if (np->a.type != FS_T_DIR)
+        DONE(req, ENOTDIR);
+    int rc = check_name(newname);
+    if (rc == 0)
+        rc = dir_load(f, p);
+    if (rc == 0)
+        rc = dir_load(f, np);
+    if (rc < 0)
+        DONE(req, rc);
+    if (np == f->root && strcmp(newname, FS_SNAPSHOTS_NAME) == 0)
+        DONE(req, EEXIST);
+    struct fnode *k = dir_find(p, name, NULL);
+    if (!k)
+        DONE(req, ENOENT);
+    struct fnode *t = dir_find(np, newname, NULL);
+    if (t == k)
+        DONE(req, 0);
+    for (struct fnode *a = np; a; a = a->parent)
+        if (a == k)
+            DONE(req, EINVAL); /* into itself */
+    if (t) {
+        if (flags & RENAME_NOREPLACE)
+            DONE(req, EEXIST);
+        if (t->a.type == FS_T_DIR && k->a.type != FS_T_DIR)
+            DONE(req, EISDIR);
+        if (t->a.type != FS_T_DIR && k->a.type == FS_T_DIR)
+            DONE(req, ENOTDIR);
+        if (t->a.type == FS_T_DIR) {
+            if ((rc = dir_load(f, t)) < 0)
+                DONE(req, rc);
+            if (t->nkids)
+                DONE(req, ENOTEMPTY);
+        }
+    }
+    char *nn = strdup(newname);
+    char *from = fnode_path(k);
+    if (!nn || !from) {
+        free(nn);
+        free(from);
+        DONE(req, ENOMEM);
+    }
+    if (t) {
+        dir_unlink(np, t);
+        fnode_maybe_free(f, t);
+    }
+    dir_unlink(p, k);
+    free(k->name);
+    k->name = nn;
+    dir_insert(np, k);
+    int64_t now = fs_now_ns();
+    p->a.mtime_ns = p->a.ctime_ns = np->a.mtime_ns = np->a.ctime_ns = now;
+    k->a.ctime_ns = now;
+    fnode_touch(f, p);
+    fnode_touch(f, np);
+    fnode_touch(f, k);
+    char *to = fnode_path(k);
+    if (to)
+        journal_rename(f, from, to);
+    free(from);
+    free(to);
+    done(req, 0);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino;
+    (void)newparent;
+    (void)newname;
+    fuse_reply_err(req, EPERM); /* no hard links: an inode has one name */
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    if (n->a.type == FS_T_DIR)
+        DONE(req, EISDIR);
+    if ((fi->flags & O_ACCMODE) != O_RDONLY && !writable(f, n))
+        DONE(req, EROFS);
+    n->nopen++;
+    fi->keep_cache = 1; /* remote changes are invalidated explicitly */
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_open(req, fi);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    struct fs *f = FS(req);
+    struct fnode *p = get(req, parent), *k = NULL;
+    if (!p)
+        return;
+    int rc = make(req, p, name, FS_T_FILE, mode, NULL, &k);
+    if (rc < 0)
+        DONE(req, rc);
+    k->content_dirty = true;
+    k->nopen++;
+    k->nlookup++;
+    struct fuse_entry_param e;
+    fill_entry(f, k, &e);
+    pthread_mutex_unlock(&f->mu);
+    fi->keep_cache = 1;
+    fuse_reply_create(req, &e, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    pthread_mutex_unlock(&f->mu); /* n stays: it is open */
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t r = file_read(f, n, buf, size, off);
+    if (r < 0)
+        fuse_reply_err(req, (int)-r);
+    else
+        fuse_reply_buf(req, buf, (size_t)r);
+    free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    bool ok = writable(f, n);
+    pthread_mutex_unlock(&f->mu);
+    if (!ok) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    ssize_t r = file_write(f, n, buf, size, off);
+    if (r < 0)
+        fuse_reply_err(req, (int)-r);
+    else
+        fuse_reply_write(req, (size_t)r);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    pthread_mutex_unlock(&f->mu);
+    int rc = file_flush(f, n);
+    fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    if (n->nopen)
+        n->nopen--;
+    if (n->nopen == 0 && !n->busy && !n->content_dirty) {
+        bool spooled = false;
+        for (size_t i = 0; i < n->nch; i++)
+            if (n->ch[i].st != CH_KEY)
+                spooled = true;
+        if (!spooled)
+            file_drop_spool(f, n);
+    }
+    fnode_maybe_free(f, n);
+    done(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)datasync;
+    (void)fi;
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    pthread_mutex_unlock(&f->mu);
+    int rc = n->a.type == FS_T_FILE ? file_flush(f, n) : 0;
+    if (rc == 0)
+        rc = fs_sync(f, FS_SYNC_TIMEOUT_MS);
+    fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)ino;
+    (void)datasync;
+    (void)fi;
+    int rc = fs_sync(FS(req), FS_SYNC_TIMEOUT_MS);
+    fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    if (n->a.type != FS_T_DIR)
+        DONE(req, ENOTDIR);
+    int rc = dir_load(f, n);
+    if (rc < 0)
+        DONE(req, rc);
+    n->nopen++;
+    fi->keep_cache = 0;
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_open(req, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *f = FS(req);
+    struct fnode *n = get(req, ino);
+    if (!n)
+        return;
+    if (n->nopen)
+        n->nopen--;
+    fnode_maybe_free(f, n);
+    done(req, 0);
+}
+
+/* Makes sure the snapshot directory lists every version (mu held). */
+static void snaps_fill(struct fs *f)
+{
+    uint64_t *v = NULL;
+    size_t n = 0;
+    pthread_mutex_unlock(&f->mu);
+    int rc = snap_list(f, &v, &n);
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "v%llu", (unsigned long long)v[i]);
+        snap_lookup(f, name);
+    }
+    free(v);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+    struct fs *f = FS(req);
+    struct fnode *d = get(req, ino);
+    if (!d)
+        return;
+    if (d->a.type != FS_T_DIR)
+        DONE(req, ENOTDIR);
+    int rc = d == f->snaps ? 0 : dir_load(f, d);
+    if (rc < 0)
+        DONE(req, rc);
+    if (d == f->snaps && off == 0)
+        snaps_fill(f);
+    char *buf = malloc(size);
+    if (!buf)
+        DONE(req, ENOMEM);
+    size_t pos = 0;
+    for (off_t i = off;; i++) {
+        const char *name;
+        struct fnode *k = NULL;
+        if (i == 0)
+            name = ".";
+        else if (i == 1)
+            name = "..";
+        else if ((size_t)(i - 2) < d->nkids)
+            k = d->kids[i - 2], name = k->name;
+        else
+            break;
+        size_t need;
+        if (plus) {
+            struct fuse_entry_param e;
+            if (k) {
+                fill_entry(f, k, &e);
+            } else {
+                memset(&e, 0, sizeof(e));
+                e.attr.st_mode = S_IFDIR;
+                e.attr.st_ino = i == 0 ? d->ino : (d->parent ? d->parent->ino : d->ino);
+            }
+            need = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, i + 1);
+            if (need > size - pos)
+                break;
+            if (k)
+                k->nlookup++;
+        } else {
+            struct stat st;
+            memset(&st, 0, sizeof(st));
+            if (k)
+                fnode_stat(f, k, &st);
+            else
+                st.st_mode = S_IFDIR;
+            need = fuse_add_direntry(req, buf + pos, size - pos, name, &st, i + 1);
+            if (need > size - pos)
+                break;
+        }
+        pos += need;
+    }
+    pthread_mutex_unlock(&f->mu);
+    fuse_reply_buf(req, buf, pos);
+    free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    (void)fi;
+    do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    (void)fi;
+    do_readdir(req, ino, size, off, true);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct fs *f = FS(req);
+    struct bclient_space sp;
+    memset(&sp, 0, sizeof(sp));
+    f->bc.ops->space(f->bc.impl, &sp);
+    unsigned k = sp.replicas ? sp.replicas : 1;
+    struct statvfs st;
+    memset(&st, 0, sizeof(st));
+    st.f_bsize = st.f_frsize = 4096;
+    st.f_blocks = sp.total / k / 4096;
+    st.f_bfree = st.f_bavail = sp.free / k / 4096;
+    st.f_files = 1u << 30;
+    st.f_ffree = st.f_favail = 1u << 29;
+    st.f_namemax = FS_NAME_MAX;
+    fuse_reply_statfs(req, &st);
+}
+
+static const struct fuse_lowlevel_ops fs_ops_base = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .fsyncdir = op_fsyncdir,
+    .statfs = op_statfs,
+    .create = op_create,
+};
+
+void fs_fuse_ops(struct fuse_lowlevel_ops *ops)
+{
+    *ops = fs_ops_base;
+    fs_xattr_ops(ops);
+}
