@@ -1,9 +1,11 @@
 /* node.c — a running node: wiring of loop, peers, chord, control socket,
- * HTTP pages and signals. */
+ * HTTP pages and signals; run on the calling thread (net_node_run) or on a
+ * thread of its own (net_node_start/net_node_stop). */
 #include "net/node.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +117,22 @@ static void env_send(void *ctx, const struct addr *to, const void *msg, size_t l
     net_peers_send(n->peers, to, msg, len);
 }
 
+/* Tells a thread waiting in net_node_start that every vnode is in. */
+static void node_check_joined(struct net_node *n)
+{
+    unsigned nv = chord_vnode_count(n->chord);
+
+    for (unsigned i = 0; i < nv; i++)
+        if (!chord_vnode_joined(n->chord, i))
+            return;
+    n->all_joined = true;
+    pthread_mutex_lock(&n->start_lock);
+    if (n->start_state == 0)
+        n->start_state = 1;
+    pthread_cond_broadcast(&n->start_cond);
+    pthread_mutex_unlock(&n->start_lock);
+}
+
 void node_kick(struct net_node *n)
 {
     uint64_t when = chord_next_deadline(n->chord);
@@ -125,6 +143,8 @@ void node_kick(struct net_node *n)
     }
     if (when != UINT64_MAX)
         net_timer_arm_at(n->chord_timer, when);
+    if (!n->all_joined)
+        node_check_joined(n);
     if (n->leaving && chord_has_left(n->chord) && !n->exiting) {
         LOG_I(&n->lg, MOD, "left the ring; exiting");
         n->exiting = true;
@@ -478,6 +498,18 @@ static void on_leave_deadline(void *ctx)
     net_loop_stop(n->loop);
 }
 
+/* Starts the voluntary leave; the loop stops when chord has left, or at
+ * the latest after NET_NODE_LEAVE_MS. */
+static void node_leave(struct net_node *n)
+{
+    n->leaving = true;
+    if (n->bs)
+        bs_leave(n->bs);
+    chord_leave(n->chord);
+    net_timer_arm(n->leave_timer, NET_NODE_LEAVE_MS);
+    node_kick(n);
+}
+
 static void on_signal(void *ctx, int signo)
 {
     struct net_node *n = ctx;
@@ -489,12 +521,24 @@ static void on_signal(void *ctx, int signo)
         return;
     }
     LOG_I(&n->lg, MOD, "%s: leaving the ring", strsignal(signo));
-    n->leaving = true;
-    if (n->bs)
-        bs_leave(n->bs);
-    chord_leave(n->chord);
-    net_timer_arm(n->leave_timer, NET_NODE_LEAVE_MS);
-    node_kick(n);
+    node_leave(n);
+}
+
+/* net_node_stop, on the loop thread. A node that never joined has nothing
+ * to hand over. */
+static void on_stop_mail(void *arg)
+{
+    struct net_node *n = arg;
+
+    if (n->leaving)
+        return;
+    if (!n->all_joined) {
+        n->exiting = true;
+        net_loop_stop(n->loop);
+        return;
+    }
+    LOG_I(&n->lg, MOD, "stopping: leaving the ring");
+    node_leave(n);
 }
 
 /* --- data directory ------------------------------------------------------- */
@@ -675,6 +719,9 @@ static int node_start(struct net_node *n)
     addr_format(net_peers_self(n->peers), a, sizeof(a));
     snprintf(n->prefix, sizeof(n->prefix), "%s ", a);
     n->lg.prefix = n->prefix;
+    pthread_mutex_lock(&n->start_lock);
+    n->self = *net_peers_self(n->peers);
+    pthread_mutex_unlock(&n->start_lock);
 
     chord_config_default(&ccfg, net_peers_self(n->peers));
     ccfg.vnodes = cfg->vnodes;
@@ -686,11 +733,16 @@ static int node_start(struct net_node *n)
     }
     if ((rc = net_timer_new(n->loop, on_chord_timer, n, &n->chord_timer)) ||
         (rc = net_timer_new(n->loop, on_leave_deadline, n, &n->leave_timer)) ||
-        (rc = net_timer_new(n->loop, on_rate_timer, n, &n->rate_timer)) ||
-        (rc = net_sigwatch_new(n->loop, SIGTERM, on_signal, n, &n->sig_term)) ||
-        (rc = net_sigwatch_new(n->loop, SIGINT, on_signal, n, &n->sig_int)))
+        (rc = net_timer_new(n->loop, on_rate_timer, n, &n->rate_timer)))
+        return rc;
+    if (!cfg->no_signals &&
+        ((rc = net_sigwatch_new(n->loop, SIGTERM, on_signal, n, &n->sig_term)) ||
+         (rc = net_sigwatch_new(n->loop, SIGINT, on_signal, n, &n->sig_int))))
         return rc;
     rc = node_store_start(n);
+    if (rc)
+        return rc;
+    rc = node_client_start(n);
     if (rc)
         return rc;
     rc = net_listener_new_unix(n->loop, n->sock_path, on_ctl_accept, n, &n->ctl_ln);
@@ -742,6 +794,7 @@ static void node_stop(struct net_node *n)
     }
     net_listener_free(n->ctl_ln);
     node_store_stop(n);
+    node_client_stop(n);
     net_http_free(n->http);
     net_sigwatch_free(n->sig_term);
     net_sigwatch_free(n->sig_int);
@@ -759,13 +812,22 @@ static void node_stop(struct net_node *n)
     free(n->lock_path);
 }
 
-int net_node_run(const struct net_node_config *cfg)
+/* A node with cfg (not copied), or NULL. */
+static struct net_node *node_new(const struct net_node_config *cfg)
 {
     struct net_node *n = calloc(1, sizeof(*n));
-    int rc;
 
     if (!n)
-        return 1;
+        return NULL;
+    if (pthread_mutex_init(&n->start_lock, NULL)) {
+        free(n);
+        return NULL;
+    }
+    if (pthread_cond_init(&n->start_cond, NULL)) {
+        pthread_mutex_destroy(&n->start_lock);
+        free(n);
+        return NULL;
+    }
     n->cfg = cfg;
     n->lock_fd = -1;
     log_init(&n->lg, stderr, cfg->log_level);
@@ -774,8 +836,6 @@ int net_node_run(const struct net_node_config *cfg)
     n->m.lookup_seconds =
         (struct hist){.bounds = sec_bounds, .nbounds = sizeof(sec_bounds) / sizeof(sec_bounds[0])};
     n->m.rpc_seconds = n->m.lookup_seconds;
-    /* A peer that vanishes mid-write must not kill us. */
-    signal(SIGPIPE, SIG_IGN);
     /* Room for NET_MAX_CONNS peers, the control clients and the store:
      * the soft limit is often 1,024, the hard one much higher. */
     struct rlimit rl;
@@ -783,6 +843,28 @@ int net_node_run(const struct net_node_config *cfg)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    return n;
+}
+
+/* After node_stop (and the end of the loop's thread). */
+static void node_free(struct net_node *n)
+{
+    node_client_free(n);
+    pthread_cond_destroy(&n->start_cond);
+    pthread_mutex_destroy(&n->start_lock);
+    free(n->datadir_copy);
+    free(n);
+}
+
+int net_node_run(const struct net_node_config *cfg)
+{
+    struct net_node *n = node_new(cfg);
+    int rc;
+
+    if (!n)
+        return 1;
+    /* A peer that vanishes mid-write must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
     rc = node_start(n);
     if (rc == 0) {
         rc = net_loop_run(n->loop);
@@ -790,6 +872,126 @@ int net_node_run(const struct net_node_config *cfg)
             LOG_E(&n->lg, MOD, "event loop failed");
     }
     node_stop(n);
-    free(n);
+    node_free(n);
     return rc ? 1 : 0;
+}
+
+/* --- a node on a thread of its own ------------------------------------------ */
+
+static void *node_thread(void *arg)
+{
+    struct net_node *n = arg;
+    int rc = node_start(n);
+
+    if (rc == 0) {
+        /* From here on net_node_start may post to the mailbox. */
+        pthread_mutex_lock(&n->start_lock);
+        n->threaded = true;
+        pthread_cond_broadcast(&n->start_cond);
+        pthread_mutex_unlock(&n->start_lock);
+        rc = net_loop_run(n->loop);
+        if (rc)
+            LOG_E(&n->lg, MOD, "event loop failed");
+    }
+    node_stop(n);
+    pthread_mutex_lock(&n->start_lock);
+    if (n->start_state == 0)
+        n->start_state = rc < 0 ? rc : -ECANCELED;
+    pthread_cond_broadcast(&n->start_cond);
+    pthread_mutex_unlock(&n->start_lock);
+    return NULL;
+}
+
+/* Ignores SIGPIPE unless the process chose what it does. */
+static void sigpipe_ignore(void)
+{
+    struct sigaction sa;
+
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+        sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}
+
+int net_node_start(const struct net_node_config *cfg, struct net_node **out)
+{
+    struct net_node *n;
+    struct timespec until;
+    sigset_t all, old;
+    int rc;
+
+    if (!cfg || !cfg->datadir || !out)
+        return -EINVAL;
+    n = node_new(cfg);
+    if (!n)
+        return -ENOMEM;
+    n->cfg_copy = *cfg;
+    n->cfg_copy.no_signals = true;
+    n->datadir_copy = strdup(cfg->datadir);
+    if (!n->datadir_copy) {
+        node_free(n);
+        return -ENOMEM;
+    }
+    n->cfg_copy.datadir = n->datadir_copy;
+    n->cfg = &n->cfg_copy;
+    sigpipe_ignore();
+    /* The loop's thread takes no signal: they are the caller's. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = -pthread_create(&n->thread, NULL, node_thread, n);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        node_free(n);
+        return rc;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += NET_NODE_JOIN_MS / 1000u;
+    until.tv_nsec += (long)(NET_NODE_JOIN_MS % 1000u) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&n->start_lock);
+    bool late = false;
+    /* Wait for the join, a failure, or the deadline once the loop runs. */
+    while (n->start_state == 0 && !(late && n->threaded)) {
+        if (late)
+            pthread_cond_wait(&n->start_cond, &n->start_lock);
+        else if (pthread_cond_timedwait(&n->start_cond, &n->start_lock, &until) == ETIMEDOUT)
+            late = true;
+    }
+    rc = n->start_state;
+    pthread_mutex_unlock(&n->start_lock);
+    if (rc == 1) {
+        *out = n;
+        return 0;
+    }
+    if (rc == 0) {
+        char a[ADDR_STR_MAX];
+        addr_format(n->cfg->njoin ? &n->cfg->join[0] : &n->cfg->listen, a, sizeof(a));
+        LOG_E(&n->lg, MOD, "the join through %s did not finish within %u ms", a,
+              NET_NODE_JOIN_MS);
+        node_client_close(n);
+        (void)node_client_post(n, on_stop_mail, NULL, n); /* fails if the loop ended */
+        rc = -ETIMEDOUT;
+    }
+    pthread_join(n->thread, NULL);
+    node_free(n);
+    return rc;
+}
+
+void net_node_stop(struct net_node *n)
+{
+    if (!n)
+        return;
+    node_client_close(n);
+    /* Fails only if the loop has ended already. */
+    (void)node_client_post(n, on_stop_mail, NULL, n);
+    pthread_join(n->thread, NULL);
+    node_free(n);
+}
+
+struct addr net_node_addr(const struct net_node *n)
+{
+    /* Written before net_node_start returned, never after. */
+    return n->self;
 }

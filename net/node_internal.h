@@ -3,6 +3,8 @@
 #ifndef COOPFS_NET_NODE_INTERNAL_H
 #define COOPFS_NET_NODE_INTERNAL_H
 
+#include <pthread.h>
+
 #include "chord/chord.h"
 #include "common/buf.h"
 #include "net/node.h"
@@ -67,8 +69,24 @@ struct ctl_lookup {
     struct ctl_conn *cc; /* NULL once the connection closed */
 };
 
+struct node_client;
+
 struct net_node {
     const struct net_node_config *cfg;
+    /* net_node_start(): the copy cfg points at, and the loop's thread */
+    struct net_node_config cfg_copy;
+    char *datadir_copy;
+    pthread_t thread;
+    bool threaded;
+    /* Start-up as the starting thread sees it: start_state 0 while under
+     * way, 1 once every vnode joined, a negative errno if start-up failed;
+     * self is the listening address from then on. Protected by
+     * start_lock. */
+    pthread_mutex_t start_lock;
+    pthread_cond_t start_cond;
+    int start_state;
+    struct addr self;
+    bool all_joined; /* loop thread only */
     struct logger lg;
     char prefix[ADDR_STR_MAX + 2];
     struct net_loop *loop;
@@ -99,6 +117,9 @@ struct net_node {
     struct net_mailbox *store_mail;
     struct net_api *api;
     char *store_path;
+    /* node_client.c: the block client of net_node_blocks, with the
+     * mailbox other threads post to (its operations, net_node_stop) */
+    struct node_client *client;
 };
 
 
@@ -114,6 +135,23 @@ int node_store_start(struct net_node *n);  /* opens the store, makes the block s
 void node_store_stop(struct net_node *n);
 bool node_store_ctl(struct ctl_conn *cc, const struct frame_header *h, const uint8_t *p,
                     size_t len); /* a block request: true if it was one */
+
+/* node_client.c. start runs on the loop thread in node_start (makes
+ * n->client and its mailbox). close, from any thread, refuses new calls
+ * (-ESHUTDOWN) and wakes the callers blocked for room. stop runs on the
+ * loop thread once the loop has ended, after the block server is freed
+ * (which ended the operations it had with -ECANCELED): it ends every other
+ * operation still pending with -ECANCELED, answers the synchronous calls
+ * still waiting, and frees the mailbox. free, by the owner of n after
+ * that, waits for the callers still inside a call to leave it. All four
+ * are NULL-safe about n->client. post queues fn(arg) on the loop thread
+ * through the mailbox: 0, or -ESHUTDOWN once stop ran (then fn never runs
+ * and drop is not called). */
+int node_client_start(struct net_node *n);
+void node_client_close(struct net_node *n);
+void node_client_stop(struct net_node *n);
+void node_client_free(struct net_node *n);
+int node_client_post(struct net_node *n, void (*fn)(void *), void (*drop)(void *), void *arg);
 
 /* What report.c reads. */
 struct node_view {
