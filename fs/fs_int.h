@@ -210,6 +210,11 @@ off_t journal_end(struct fs *f);
 int publish_start(struct fs *f);
 void publish_stop(struct fs *f);
 void publish_kick(struct fs *f);
+/* Reads the current root: 0 and *commit and *version, -ENOENT (none), or
+ * an error. */
+int root_read(struct fs *f, struct id *commit, uint64_t *version);
+/* Fetches and decodes a commit block. */
+int commit_load(struct fs *f, const struct id *key, struct fs_commit *out);
 /* Fetches the current root into the tree at open. */
 int publish_load_head(struct fs *f);
 /* Builds the tree of snapshot version v (a fresh read-only subtree). */

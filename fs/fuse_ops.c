@@ -268,6 +268,8 @@ static int make(fuse_req_t req, struct fnode *p, const char *name, uint8_t type,
     a.mtime_ns = a.ctime_ns = fs_now_ns();
     if (type == FS_T_SYMLINK) {
         size_t l = strlen(target);
+        if (l == 0)
+            return -ENOENT;
         if (l > FS_SYMLINK_MAX)
             return -ENAMETOOLONG;
         a.ref = l ? FS_REF_INLINE : FS_REF_EMPTY;
