@@ -1,0 +1,597 @@
+#!/usr/bin/env python3
+"""test_posix.py — POSIX behaviour of a coopfs mount, driven by ordinary
+programs and system calls.
+
+A ring of 4 `coopfs node` processes on 127.0.41.x and one `coopfs mount -f
+--key alice` joining it. Every section runs even when an earlier one
+failed; the test fails listing every failed section.
+
+  copy        `cp -a common chord blockstore` (this repository's sources)
+              into the mount; `diff -r` finds nothing, and modes, sizes,
+              contents and mtimes (to the second) are identical.
+  tar         a tree with files of modes 0600/0755/0644, a 0700 directory,
+              symlinks (relative, absolute, dangling) and set mtimes goes
+              in with `tar c | tar x -p` and back out the same way; modes,
+              symlink targets, contents and mtimes (files, links and
+              directories, to the second) are the original's.
+  git         `git init`, add, commit (twice), `git fsck --full`, a clean
+              `git status` inside the mount.
+  rename      over an existing file (a reader that opens the target all
+              along never sees it missing or half-written), across
+              directories, a directory (with its contents) and into
+              another directory, an open file (writes through the fd land
+              in the renamed file), onto itself; ENOTEMPTY (onto a
+              non-empty directory), EISDIR (a file onto a directory),
+              ENOTDIR (a directory onto a file), EINVAL (a directory into
+              itself), ENOENT (a missing source).
+  unlink      a file unlinked while open: fstat says nlink 0, reads and
+              writes through the fd still work, the name is gone and no
+              .fuse_hidden file shows.
+  truncate    up (zeros appear), down, up again past a 256 KiB chunk edge
+              (no stale bytes come back), to 0; truncate and ftruncate.
+  offsets     pwrite at offsets across chunk edges and past the end (the
+              hole reads as zeros), O_APPEND; every read equals a model,
+              before and after reopening.
+  links       symlink/readlink (short, dangling, 1000 bytes), lstat says
+              a link, reading through it; link(2) fails with EPERM.
+  attributes  chmod (files and a directory), chown (as root), utime with
+              set atime and mtime; statfs has non-zero block size and
+              blocks.
+  xattr       user.* set/get/list/replace/remove (ENODATA afterwards);
+              user.coopfs.key of a 300 KiB file is 64 hex digits (or
+              "inline" for a small file) and cannot be set;
+              user.coopfs.holders lists at least one ip:port, each one of
+              the ring's or the mount's address.
+  dirs        mkdir/rmdir with EEXIST, ENOENT, ENOTDIR, EISDIR (unlink of
+              a directory), ENOTEMPTY; readdir of 2,000 entries returns
+              exactly those names.
+  unmount     fusermount3 -u ends the mount and coopfs mount exits 0.
+
+Environment: see fslib.py and ringlib.py.
+"""
+
+import errno
+import os
+import random
+import re
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fslib as fl  # noqa: E402
+
+rl = fl.rl
+say, check, Failure = fl.say, fl.check, fl.Failure
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+CHUNK = 256 * 1024
+
+
+# ---------------------------------------------------------------- copy
+
+
+def t_copy(env, m):
+    dirs = ["common", "chord", "blockstore"]
+    dest = m.path("src")
+    os.mkdir(dest)
+    t0 = time.monotonic()
+    fl.sh(["cp", "-a"] + dirs + [dest], "cp -a into the mount", cwd=REPO)
+    say(f"cp -a {' '.join(dirs)}: {time.monotonic() - t0:.1f} s")
+    for d in dirs:
+        r = subprocess.run(["diff", "-r", os.path.join(REPO, d), os.path.join(dest, d)],
+                           capture_output=True, text=True, timeout=fl.scaled(120))
+        check(r.returncode == 0, f"diff -r {d} finds no difference",
+              f"diff -r {d} exited {r.returncode}: {(r.stdout + r.stderr)[:800]}")
+        a = fl.tree_digest(os.path.join(REPO, d))
+        b = fl.tree_digest(os.path.join(dest, d))
+        diffs = fl.diff_digests(a, b, ("source", "mount"))
+        check(not diffs, f"{d}: {len(a)} entries with identical type, mode, size, SHA-256 and "
+              f"mtime", f"{d}: {len(diffs)} differences after cp -a: {diffs[:8]}")
+
+
+# ---------------------------------------------------------------- tar
+
+
+def build_tar_tree(top):
+    os.makedirs(os.path.join(top, "priv", "deep"))
+    os.makedirs(os.path.join(top, "pub"))
+    files = {"a.txt": (b"hello\n", 0o644), "run.sh": (b"#!/bin/sh\necho hi\n", 0o755),
+             "secret": (b"s3cret" * 100, 0o600), "priv/key": (b"k" * 5000, 0o600),
+             "priv/deep/big": (os.urandom(CHUNK + 12345), 0o644),
+             "pub/empty": (b"", 0o644)}
+    base = 1_600_000_000
+    for i, (rel, (data, mode)) in enumerate(sorted(files.items())):
+        p = os.path.join(top, rel)
+        fl.write_file(p, data)
+        os.chmod(p, mode)
+        os.utime(p, (base + 1000 * i + 7, base + 1000 * i))
+    os.symlink("a.txt", os.path.join(top, "link-rel"))
+    os.symlink("/etc/hostname", os.path.join(top, "link-abs"))
+    os.symlink("../no/such/file", os.path.join(top, "pub", "dangling"))
+    for i, rel in enumerate(["link-rel", "link-abs", "pub/dangling"]):
+        os.utime(os.path.join(top, rel), (base + 50_000 + i, base + 50_000 + i),
+                 follow_symlinks=False)
+    os.chmod(os.path.join(top, "priv"), 0o700)
+    os.chmod(os.path.join(top, "pub"), 0o755)
+    for i, rel in enumerate(["priv/deep", "priv", "pub"]):  # deepest first
+        os.utime(os.path.join(top, rel), (base + 90_000 + i, base + 90_000 + i))
+
+
+def dir_mtimes(top):
+    out = {}
+    for dirpath, dirnames, _ in os.walk(top):
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            out[os.path.relpath(p, top)] = int(os.lstat(p).st_mtime)
+    return out
+
+
+def tar_copy(src, dst, what):
+    os.makedirs(dst, exist_ok=True)
+    cmd = f"tar cf - -C '{src}' . | tar xpf - -C '{dst}'"
+    fl.sh(["sh", "-c", "set -e; " + cmd], what)
+
+
+def t_tar(env, m):
+    src = os.path.join(env.root, "tar-src")
+    back = os.path.join(env.root, "tar-back")
+    inside = m.path("tarx")
+    build_tar_tree(src)
+    want = fl.tree_digest(src)
+    want_d = dir_mtimes(src)
+    tar_copy(src, inside, "tar into the mount")
+    got = fl.tree_digest(inside)
+    diffs = fl.diff_digests(want, got, ("original", "mount"))
+    check(not diffs, f"in the mount: {len(want)} entries with the original modes, contents, "
+          f"symlink targets and mtimes", f"after tar x -p into the mount: {diffs[:8]}")
+    tar_copy(inside, back, "tar out of the mount")
+    got = fl.tree_digest(back)
+    diffs = fl.diff_digests(want, got, ("original", "round trip"))
+    check(not diffs, "after the round trip: modes, contents, symlink targets, mtimes identical",
+          f"after tar out of the mount: {diffs[:8]}")
+    for where, top in (("mount", inside), ("round trip", back)):
+        got_d = dir_mtimes(top)
+        check(got_d == want_d, f"{where}: directory mtimes kept ({len(want_d)} directories)",
+              f"{where}: directory mtimes {got_d}, original {want_d}")
+
+
+# ---------------------------------------------------------------- git
+
+
+def t_git(env, m):
+    repo = m.path("gitrepo")
+    os.mkdir(repo)
+    genv = dict(os.environ, HOME=env.root, GIT_CONFIG_NOSYSTEM="1",
+                GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
+                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
+
+    def git(*args):
+        return fl.sh(["git"] + list(args), f"git {args[0]}", cwd=repo, env=genv)
+
+    git("init", "-q")
+    fl.sh(["cp", "-a", os.path.join(REPO, "common"), os.path.join(REPO, "README.md"), repo],
+          "cp into the git work tree")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    with open(os.path.join(repo, "README.md"), "a") as f:
+        f.write("one more line\n")
+    os.rename(os.path.join(repo, "common"), os.path.join(repo, "common2"))
+    git("add", "-A")
+    git("commit", "-q", "-m", "second")
+    git("gc", "-q")
+    r = git("fsck", "--full", "--strict")
+    say(f"ok: git fsck --full --strict: clean {r.stderr.strip()[:200]!r}")
+    r = git("status", "--porcelain")
+    check(r.stdout.strip() == "", "git status: nothing to commit",
+          f"git status --porcelain after the commits: {r.stdout[:400]!r}")
+    n = git("rev-list", "--count", "HEAD").stdout.strip()
+    check(n == "2", "git log: 2 commits", f"git rev-list --count HEAD: {n!r}, expected 2")
+
+
+# ---------------------------------------------------------------- rename
+
+
+def t_rename(env, m):
+    d = m.path("ren")
+    os.makedirs(os.path.join(d, "d1"))
+    os.makedirs(os.path.join(d, "d2"))
+    P = lambda *x: os.path.join(d, *x)  # noqa: E731
+
+    # over an existing file, with a reader that must always see one whole version
+    target = P("target")
+    versions = [bytes([65 + i % 26]) * (1000 + 37 * i) for i in range(60)]
+    fl.write_file(target, versions[0])
+    stop = threading.Event()
+    bad = []
+    reads = [0]
+
+    def reader():
+        ok = set(versions)
+        while not stop.is_set():
+            try:
+                b = fl.read_file(target)
+            except OSError as e:
+                bad.append(f"open/read of the target failed: {fl.errname(e.errno)}")
+                return
+            reads[0] += 1
+            if b not in ok:
+                bad.append(f"read {len(b)} bytes that are no whole version: {b[:20]!r}…")
+                return
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    for i, v in enumerate(versions[1:], 1):
+        tmp = P(f"tmp{i}")
+        fl.write_file(tmp, v)
+        os.rename(tmp, target)
+    stop.set()
+    t.join(fl.scaled(30))
+    check(not t.is_alive(), "reader finished", "the reader thread is blocked in the mount")
+    check(not bad, f"{len(versions) - 1} renames over the target; {reads[0]} concurrent reads "
+          f"all saw a whole version", f"rename over an existing file is not atomic: {bad}")
+    check(fl.read_file(target) == versions[-1] and not os.path.exists(P("tmp1")),
+          "the target holds the last version, the sources are gone",
+          "after the renames the target does not hold the last version or a source remains")
+
+    # across directories
+    fl.write_file(P("d1", "x"), b"cross")
+    os.rename(P("d1", "x"), P("d2", "y"))
+    check(fl.read_file(P("d2", "y")) == b"cross" and not os.path.exists(P("d1", "x"))
+          and os.listdir(P("d1")) == [], "rename across directories",
+          f"after rename d1/x -> d2/y: d2={os.listdir(P('d2'))} d1={os.listdir(P('d1'))}")
+
+    # a directory with its contents, then into another directory
+    os.makedirs(P("tree", "sub"))
+    fl.write_file(P("tree", "sub", "f"), b"deep")
+    fl.write_file(P("tree", "g"), b"top")
+    os.rename(P("tree"), P("tree2"))
+    check(fl.read_file(P("tree2", "sub", "f")) == b"deep" and fl.read_file(P("tree2", "g"))
+          == b"top" and not os.path.exists(P("tree")), "directory rename keeps its contents",
+          "after renaming a directory its contents are not at the new name")
+    os.rename(P("tree2"), P("d1", "moved"))
+    check(fl.read_file(P("d1", "moved", "sub", "f")) == b"deep",
+          "directory moved into another directory",
+          "after moving a directory into d1 its contents are not there")
+    st = os.stat(P("d1", "moved", "sub", "f"))
+    check(st.st_size == 4, "stat after the moves", f"stat size {st.st_size}")
+
+    # an open file
+    fd = os.open(P("open-src"), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.write(fd, b"before ")
+        os.rename(P("open-src"), P("d2", "open-dst"))
+        os.write(fd, b"after")
+    finally:
+        os.close(fd)
+    got = fl.read_file(P("d2", "open-dst"))
+    check(got == b"before after" and not os.path.exists(P("open-src")),
+          "writes through an fd opened before the rename land in the renamed file",
+          f"renamed open file holds {got!r}, expected b'before after'")
+
+    # onto itself, onto an empty directory
+    fl.write_file(P("same"), b"same")
+    os.rename(P("same"), P("same"))
+    check(fl.read_file(P("same")) == b"same", "rename onto itself is a no-op",
+          "rename onto itself changed the file")
+    os.mkdir(P("emptydir"))
+    os.makedirs(P("srcdir"))
+    fl.write_file(P("srcdir", "in"), b"in")
+    os.rename(P("srcdir"), P("emptydir"))
+    check(fl.read_file(P("emptydir", "in")) == b"in", "directory renamed onto an empty one",
+          "rename of a directory onto an empty directory lost its contents")
+
+    # errors
+    os.makedirs(P("full"))
+    fl.write_file(P("full", "f"), b"x")
+    os.makedirs(P("src2"))
+    fl.expect_errno(lambda: os.rename(P("src2"), P("full")), (errno.ENOTEMPTY, errno.EEXIST),
+                    "rename onto a non-empty directory")
+    fl.expect_errno(lambda: os.rename(P("same"), P("full")), errno.EISDIR,
+                    "rename of a file onto a directory")
+    fl.expect_errno(lambda: os.rename(P("src2"), P("same")), errno.ENOTDIR,
+                    "rename of a directory onto a file")
+    fl.expect_errno(lambda: os.rename(P("src2"), P("src2", "inside")), errno.EINVAL,
+                    "rename of a directory into itself")
+    fl.expect_errno(lambda: os.rename(P("missing"), P("x")), errno.ENOENT,
+                    "rename of a missing file")
+    check(os.path.isdir(P("src2")) and fl.read_file(P("full", "f")) == b"x",
+          "failed renames changed nothing", "a failed rename changed the tree")
+
+
+# ---------------------------------------------------------------- unlink
+
+
+def t_unlink_open(env, m):
+    p = m.path("unl")
+    fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.write(fd, b"hello ")
+        os.unlink(p)
+        check(not os.path.exists(p), "the name is gone after unlink", "the name is still there")
+        st = os.fstat(fd)
+        check(st.st_nlink == 0, "fstat of the open fd: nlink 0",
+              f"fstat of the unlinked open file: nlink {st.st_nlink}, expected 0")
+        os.write(fd, b"world")
+        os.lseek(fd, 0, os.SEEK_SET)
+        got = os.read(fd, 100)
+        check(got == b"hello world", "read and write through the fd after unlink",
+              f"read through the fd after unlink and a write: {got!r}")
+        check(os.fstat(fd).st_size == 11, "fstat size 11", f"fstat size {os.fstat(fd).st_size}")
+    finally:
+        os.close(fd)
+    hidden = [n for n in os.listdir(m.mountpoint) if n.startswith(".fuse_hidden")]
+    check(not hidden and not os.path.exists(p), "no .fuse_hidden file, the name stays gone",
+          f"after unlink of an open file: {hidden or 'the name came back'}")
+
+
+# ---------------------------------------------------------------- truncate
+
+
+def t_truncate(env, m):
+    p = m.path("trunc")
+    data = os.urandom(100_000)
+    fl.write_file(p, data)
+    os.truncate(p, 300_000)
+    got = fl.read_file(p)
+    check(got == data + bytes(200_000), "truncate up: zeros after the data",
+          f"truncate up to 300000: size {len(got)}, prefix kept {got[:100_000] == data}, "
+          f"tail zero {got[100_000:] == bytes(len(got) - 100_000)}")
+    os.truncate(p, 1000)
+    got = fl.read_file(p)
+    check(got == data[:1000], "truncate down to 1000", f"truncate down: {len(got)} bytes, "
+          f"prefix kept {got == data[:len(got)]}")
+    big = os.urandom(600 * 1024)
+    fl.write_file(p, big)
+    with open(p, "r+b") as f:
+        f.truncate(300 * 1024)
+        f.truncate(700 * 1024)
+    got = fl.read_file(p)
+    want = big[:300 * 1024] + bytes(400 * 1024)
+    check(got == want, "down to 300 KiB then up to 700 KiB (past a chunk edge): no stale bytes",
+          f"ftruncate down then up: size {len(got)}, first differing byte at "
+          f"{next((i for i in range(min(len(got), len(want))) if got[i] != want[i]), None)}")
+    os.truncate(p, 0)
+    check(os.stat(p).st_size == 0 and fl.read_file(p) == b"", "truncate to 0",
+          f"truncate to 0: size {os.stat(p).st_size}")
+
+
+# ---------------------------------------------------------------- offsets
+
+
+def t_offsets(env, m, rng):
+    p = m.path("offs")
+    model = bytearray()
+    fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+
+    def pw(off, data):
+        os.pwrite(fd, data, off)
+        if len(model) < off + len(data):
+            model.extend(bytes(off + len(data) - len(model)))
+        model[off:off + len(data)] = data
+
+    try:
+        pw(0, b"start")
+        pw(CHUNK - 3, b"across-the-edge")
+        pw(2 * CHUNK + 1_000_000, b"far")  # leaves a hole
+        for _ in range(60):
+            off = rng.randrange(3 * CHUNK + 1_000_000)
+            pw(off, rng.randbytes(rng.randrange(1, 70_000)))
+        got = os.pread(fd, len(model) + 10, 0)
+        check(got == bytes(model), f"{len(model)} bytes after 63 pwrites equal the model "
+              "(through the same fd)", f"pread after pwrites differs from the model "
+              f"(size {len(got)} vs {len(model)})")
+    finally:
+        os.close(fd)
+    got = fl.read_file(p)
+    check(got == bytes(model), "after reopening: equal to the model",
+          f"after close and reopen: size {len(got)} vs {len(model)}, first difference at "
+          f"{next((i for i in range(min(len(got), len(model))) if got[i] != model[i]), None)}")
+    with open(p, "ab") as f:
+        f.write(b"appended")
+    got = fl.read_file(p)
+    check(got == bytes(model) + b"appended", "O_APPEND writes at the end",
+          f"after an O_APPEND write: tail {got[-12:]!r}")
+
+
+# ---------------------------------------------------------------- links
+
+
+def t_links(env, m):
+    d = m.path("links")
+    os.mkdir(d)
+    fl.write_file(os.path.join(d, "file"), b"through the link")
+    long_target = "x/" * 499 + "y"
+    for name, target in (("l1", "file"), ("dangling", "../nowhere/at/all"), ("long", long_target),
+                         ("abs", "/etc/hostname")):
+        p = os.path.join(d, name)
+        os.symlink(target, p)
+        got = os.readlink(p)
+        check(got == target and stat.S_ISLNK(os.lstat(p).st_mode),
+              f"symlink {name} -> {target[:30]}{'…' if len(target) > 30 else ''} "
+              f"({len(target)} bytes)", f"symlink {name}: readlink {got!r}, lstat mode "
+              f"{oct(os.lstat(p).st_mode)}")
+    check(fl.read_file(os.path.join(d, "l1")) == b"through the link",
+          "reading through a symlink", "reading through l1 gave other bytes")
+    check(os.lstat(os.path.join(d, "l1")).st_size == 4, "lstat size of a symlink is its "
+          "target's length", f"lstat size {os.lstat(os.path.join(d, 'l1')).st_size}")
+    fl.expect_errno(lambda: os.link(os.path.join(d, "file"), os.path.join(d, "hard")),
+                    errno.EPERM, "link(2)")
+    check(not os.path.exists(os.path.join(d, "hard")), "no hard link made",
+          "a failed link(2) left a name")
+
+
+# ---------------------------------------------------------------- attributes
+
+
+def t_attrs(env, m):
+    p = m.path("attr")
+    fl.write_file(p, b"attributes")
+    for mode in (0o600, 0o755, 0o640, 0o4755):
+        os.chmod(p, mode)
+        got = stat.S_IMODE(os.stat(p).st_mode)
+        check(got == mode, f"chmod {mode:o}", f"chmod {mode:o}: stat says {got:o}")
+    d = m.path("attrdir")
+    os.mkdir(d)
+    os.chmod(d, 0o711)
+    got = stat.S_IMODE(os.stat(d).st_mode)
+    check(got == 0o711, "chmod of a directory", f"chmod 711 of a directory: stat says {got:o}")
+    if os.geteuid() == 0:
+        os.chmod(p, 0o644)
+        os.chown(p, 1234, 5678)
+        st = os.stat(p)
+        check((st.st_uid, st.st_gid) == (1234, 5678), "chown 1234:5678",
+              f"chown 1234:5678: stat says {st.st_uid}:{st.st_gid}")
+        os.chown(p, -1, 42)
+        st = os.stat(p)
+        check((st.st_uid, st.st_gid) == (1234, 42), "chown -1:42 changes only the group",
+              f"chown -1:42: stat says {st.st_uid}:{st.st_gid}")
+    else:
+        say("not root: chown not tried")
+    at, mt = 1_500_000_123, 1_400_000_456
+    os.utime(p, (at, mt))
+    st = os.stat(p)
+    check(int(st.st_mtime) == mt and int(st.st_atime) == at, "utime sets atime and mtime",
+          f"utime({at}, {mt}): stat says atime {int(st.st_atime)} mtime {int(st.st_mtime)}")
+    os.utime(p, ns=(at * 10**9 + 123_456_789, mt * 10**9 + 987_654_321))
+    st = os.stat(p)
+    say(f"info: mtime with nanoseconds kept as {st.st_mtime_ns} "
+        f"({'exact' if st.st_mtime_ns == mt * 10**9 + 987_654_321 else 'rounded'})")
+    check(st.st_mtime_ns // 10**9 == mt, "utimensat to the second", f"mtime_ns {st.st_mtime_ns}")
+    before = time.time()
+    os.utime(p, None)
+    st = os.stat(p)
+    check(abs(st.st_mtime - before) < 60, "utime(NULL) sets now",
+          f"utime(NULL): mtime {st.st_mtime}, now {before}")
+    sv = os.statvfs(m.mountpoint)
+    check(sv.f_bsize > 0 and sv.f_blocks > 0 and sv.f_namemax > 0,
+          f"statfs: bsize {sv.f_bsize}, blocks {sv.f_blocks}, bfree {sv.f_bfree}, "
+          f"namemax {sv.f_namemax}", f"statfs has zeros: {sv}")
+
+
+# ---------------------------------------------------------------- xattr
+
+
+def t_xattr(env, m):
+    p = m.path("xa")
+    fl.write_file(p, os.urandom(300 * 1024))
+    os.setxattr(p, "user.test", b"value-1")
+    check(os.getxattr(p, "user.test") == b"value-1", "setxattr/getxattr user.test",
+          f"getxattr user.test: {os.getxattr(p, 'user.test')!r}")
+    os.setxattr(p, "user.test", b"value-2" * 100)
+    os.setxattr(p, "user.other", b"")
+    names = os.listxattr(p)
+    check("user.test" in names and "user.other" in names, f"listxattr {names}",
+          f"listxattr lacks user.test or user.other: {names}")
+    check(os.getxattr(p, "user.test") == b"value-2" * 100, "replace a value",
+          "getxattr after a replace returned the old value")
+    fl.expect_errno(lambda: os.setxattr(p, "user.test", b"x", os.XATTR_CREATE), errno.EEXIST,
+                    "XATTR_CREATE of an existing name")
+    os.removexattr(p, "user.test")
+    fl.expect_errno(lambda: os.getxattr(p, "user.test"), errno.ENODATA,
+                    "getxattr after removexattr")
+    check("user.test" not in os.listxattr(p), "removed name not listed",
+          f"listxattr after remove: {os.listxattr(p)}")
+
+    key = os.getxattr(p, "user.coopfs.key").decode().strip()
+    check(re.fullmatch(r"[0-9a-f]{64}", key) is not None, f"user.coopfs.key of a 300 KiB file: "
+          f"{key[:16]}…", f"user.coopfs.key of a 300 KiB file: {key!r}, expected 64 hex digits")
+    small = m.path("xa-small")
+    fl.write_file(small, b"tiny")
+    skey = os.getxattr(small, "user.coopfs.key").decode().strip()
+    check(skey == "inline" or re.fullmatch(r"[0-9a-f]{64}", skey) is not None,
+          f"user.coopfs.key of a 4-byte file: {skey[:16]}", f"user.coopfs.key of a small file: "
+          f"{skey!r}, expected 'inline' or 64 hex digits")
+    try:
+        os.setxattr(p, "user.coopfs.key", b"0" * 64)
+        raise Failure("setxattr user.coopfs.key succeeded; it is read-only")
+    except OSError as e:
+        say(f"ok: setxattr user.coopfs.key refused with {fl.errname(e.errno)}")
+    check(os.getxattr(p, "user.coopfs.key").decode().strip() == key,
+          "user.coopfs.key unchanged", "user.coopfs.key changed after a refused setxattr")
+
+    holders = os.getxattr(p, "user.coopfs.holders").decode().split()
+    known = {n.addr for n in env.ring}
+    known_hosts = {rl.parse_addr(a)[0] for a in known} | {env.host(100 + i) for i in range(1, 9)}
+    bad = [h for h in holders if not re.fullmatch(r"\d+\.\d+\.\d+\.\d+:\d+", h)
+           or rl.parse_addr(h)[0] not in known_hosts]
+    check(holders and not bad, f"user.coopfs.holders: {holders}",
+          f"user.coopfs.holders {holders!r}: expected at least one ip:port of the ring "
+          f"({sorted(known)}) or the mount; unexpected: {bad}")
+
+
+# ---------------------------------------------------------------- dirs
+
+
+def t_dirs(env, m, n_entries):
+    d = m.path("dirs")
+    os.mkdir(d)
+    check(os.path.isdir(d), "mkdir", "mkdir made no directory")
+    fl.expect_errno(lambda: os.mkdir(d), errno.EEXIST, "mkdir of an existing name")
+    fl.expect_errno(lambda: os.rmdir(m.path("no-such-dir")), errno.ENOENT, "rmdir of nothing")
+    fl.write_file(os.path.join(d, "f"), b"")
+    fl.expect_errno(lambda: os.rmdir(os.path.join(d, "f")), errno.ENOTDIR, "rmdir of a file")
+    fl.expect_errno(lambda: os.unlink(d), errno.EISDIR, "unlink of a directory")
+    fl.expect_errno(lambda: os.rmdir(d), errno.ENOTEMPTY, "rmdir of a non-empty directory")
+    fl.expect_errno(lambda: os.mkdir(os.path.join(d, "f", "sub")), errno.ENOTDIR,
+                    "mkdir under a file")
+    os.unlink(os.path.join(d, "f"))
+    os.rmdir(d)
+    check(not os.path.exists(d), "rmdir of the emptied directory", "the directory is still there")
+
+    big = m.path("many")
+    os.mkdir(big)
+    names = {f"entry-{i:05d}-{'x' * (i % 40)}" for i in range(n_entries)}
+    t0 = time.monotonic()
+    for n in names:
+        fd = os.open(os.path.join(big, n), os.O_CREAT | os.O_WRONLY, 0o644)
+        os.close(fd)
+    say(f"created {n_entries} files in {time.monotonic() - t0:.1f} s")
+    got = os.listdir(big)
+    check(len(got) == len(set(got)) and set(got) == names,
+          f"readdir returns exactly the {n_entries} names",
+          f"readdir of {n_entries} entries: {len(got)} names ({len(set(got))} distinct), "
+          f"missing {sorted(names - set(got))[:5]}, extra {sorted(set(got) - names)[:5]}")
+    with os.scandir(big) as it:
+        kinds = {e.is_file(follow_symlinks=False) for e in it}
+    check(kinds == {True}, "scandir: every entry a regular file",
+          f"scandir d_type says not a file: {kinds}")
+    for i, n in enumerate(sorted(names)):
+        if i % 2 == 0:
+            os.unlink(os.path.join(big, n))
+    got = set(os.listdir(big))
+    want = {n for i, n in enumerate(sorted(names)) if i % 2 == 1}
+    check(got == want, f"after unlinking half: {len(got)} names",
+          f"after unlinking half: {len(got)} names, expected {len(want)}")
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    fl.preflight(("git",))
+    rng = rl.make_rng()
+    env = fl.FsEnv("posix", 41)
+    env.keygen("alice")
+    env.start_ring()
+    m = env.mount(key="alice")
+    c = fl.Checks()
+    c.run("copy: cp -a of the sources, diff -r", t_copy, env, m)
+    c.run("tar round trip", t_tar, env, m)
+    c.run("git in the mount", t_git, env, m)
+    c.run("rename", t_rename, env, m)
+    c.run("unlink while open", t_unlink_open, env, m)
+    c.run("truncate", t_truncate, env, m)
+    c.run("writes at offsets", t_offsets, env, m, rng)
+    c.run("symlink, readlink, link", t_links, env, m)
+    c.run("chmod, chown, utimens, statfs", t_attrs, env, m)
+    c.run("xattrs", t_xattr, env, m)
+    c.run("mkdir, rmdir, readdir of 2,000 entries", t_dirs, env, m, 2000)
+    c.run("unmount", m.unmount)
+    c.finish()
+
+
+if __name__ == "__main__":
+    fl.run(main, budget=400)
