@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""test_persist.py — what a coopfs mount wrote survives unmount, a crash of
+the mount process, and the loss of its local data directory; old versions
+stay readable under .snapshots/.
+
+A ring of 4 `coopfs node` processes on 127.0.45.x and `coopfs mount -f
+--key alice` processes joining it.
+
+  remount     a tree of random files (some empty, some over a 256 KiB
+              chunk, modes and mtimes set) is copied in; fusermount3 -u
+              (exit 0); a mount on the same --data shows the identical tree
+              (type, mode, size, SHA-256, mtime to the second).
+  from ring   a mount with the same key and a new, empty --data shows the
+              same tree (poll, bounded): the data is on the ring, not only
+              in the first mount's directory.
+  crash       hist.txt is written ("old"), fsync'd (which waits for the
+              publish) and a few seconds pass; then hist.txt is rewritten
+              ("new") and crash.bin (random bytes) is written and closed,
+              and at once the mount process gets SIGKILL (journaled,
+              perhaps not published); fusermount3 -uz; a mount on the same
+              --data shows hist.txt "new" and crash.bin identical, and
+              the first tree unchanged.
+  snapshots   .snapshots/ lists v1, v2, ... (at least 2), each a
+              directory; some version holds hist.txt with "old"; within a
+              bound the newest version equals the live tree; a snapshot
+              refuses writes.
+"""
+
+import errno
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fslib as fl  # noqa: E402
+
+say, check, Failure = fl.say, fl.check, fl.Failure
+rl = fl.rl
+
+
+def snapshot_versions(m):
+    names = os.listdir(m.path(".snapshots"))
+    vers = sorted(int(n[1:]) for n in names if re.fullmatch(r"v[1-9][0-9]*", n))
+    other = [n for n in names if not re.fullmatch(r"v[1-9][0-9]*", n)]
+    return vers, other
+
+
+def main():
+    fl.preflight()
+    rng = rl.make_rng()
+    env = fl.FsEnv("persist", 45)
+    env.keygen("alice")
+    env.start_ring()
+    c = fl.Checks()
+
+    src = os.path.join(env.root, "tree-src")
+    fl.make_tree(src, rng, files=fl.size_for(60, 25))
+    for i, (dirpath, _, files) in enumerate(os.walk(src)):
+        for j, f in enumerate(files):
+            p = os.path.join(dirpath, f)
+            os.chmod(p, [0o644, 0o600, 0o755][(i + j) % 3])
+            os.utime(p, (1_650_000_000 + i * 100 + j, 1_650_000_000 + i * 100 + j))
+    want = fl.tree_digest(src)
+    data = os.path.join(env.root, "data-main")
+    m = env.mount(name="main", key="alice", data=data)
+    state = {}
+
+    def remount():
+        fl.sh(["cp", "-a", src, m.path("tree")], "cp -a the tree into the mount")
+        got = fl.tree_digest(m.path("tree"))
+        diffs = fl.diff_digests(want, got, ("source", "mount"))
+        check(not diffs, f"{len(want)} entries copied in", f"right after cp -a: {diffs[:8]}")
+        m.unmount()
+        m.start()
+        got = fl.tree_digest(m.path("tree"))
+        diffs = fl.diff_digests(want, got, ("source", "remount"))
+        check(not diffs, f"after unmount and mount on the same --data: {len(want)} entries "
+              "identical (type, mode, size, SHA-256, mtime)",
+              f"after the remount: {len(diffs)} differences: {diffs[:8]}")
+
+    def from_ring():
+        m2 = env.mount(name="fresh", key="alice")
+        last = {}
+
+        def same():
+            try:
+                got = fl.tree_digest(m2.path("tree"))
+            except OSError as e:
+                return False, f"{fl.errname(e.errno)} on {e.filename}"
+            last["d"] = fl.diff_digests(want, got, ("source", "fresh mount"))
+            return not last["d"], f"{len(last['d'])} differences: {last['d'][:4]}"
+
+        secs, _ = fl.wait_until(same, fl.scaled(30), "a mount with a new --data shows the tree",
+                                0.5)
+        say(f"ok: a mount with the same key and an empty --data shows the identical tree "
+            f"after {secs:.1f} s")
+        m2.unmount()
+
+    def crash():
+        fl.write_file(m.path("hist.txt"), b"old", fsync=True)
+        time.sleep(2)  # lets the publish of "old" be its own version
+        vers, _ = snapshot_versions(m)
+        state["vers_before"] = vers
+        say(f".snapshots before the crash: {['v%d' % v for v in vers]}")
+        fl.write_file(m.path("hist.txt"), b"new")
+        state["crash"] = os.urandom(300_000)
+        fl.write_file(m.path("crash.bin"), state["crash"])
+        m.kill()
+        say("SIGKILL to the mount right after close")
+        fl.lazy_unmount(m.mountpoint)
+        check(fl.mountinfo(m.mountpoint) is None, "fusermount3 -uz detached the dead mount",
+              "the dead mount is still in mountinfo after fusermount3 -uz")
+        m.start()
+        got = fl.read_file(m.path("crash.bin"))
+        check(got == state["crash"], "crash.bin (closed just before the SIGKILL) is there, "
+              "identical", f"after the crash and remount crash.bin has {len(got)} bytes, "
+              f"{'identical' if got == state['crash'] else 'different'}")
+        got = fl.read_file(m.path("hist.txt"))
+        check(got == b"new", "hist.txt holds the last content", f"hist.txt holds {got!r}")
+        got = fl.tree_digest(m.path("tree"))
+        diffs = fl.diff_digests(want, got, ("source", "after crash"))
+        check(not diffs, "the first tree is unchanged", f"after the crash: {diffs[:8]}")
+
+    def snapshots():
+        vers, other = snapshot_versions(m)
+        say(f".snapshots: {['v%d' % v for v in vers]} {other or ''}")
+        check(len(vers) >= 2 and not other, f"{len(vers)} versions listed",
+              f".snapshots lists {vers} and {other}; expected v1, v2, ... (at least 2)")
+        check(all(os.path.isdir(m.path(".snapshots", f"v{v}")) for v in vers),
+              "each one a directory", "a .snapshots entry is not a directory")
+        old = []
+        for v in vers:
+            try:
+                if fl.read_file(m.path(".snapshots", f"v{v}", "hist.txt")) == b"old":
+                    old.append(v)
+            except FileNotFoundError:
+                pass
+        check(old, f"hist.txt is 'old' in {['v%d' % v for v in old]}",
+              f"no version of {vers} holds hist.txt with 'old'")
+        live = fl.tree_digest(m.mountpoint)
+
+        def newest_is_live():
+            vs, _ = snapshot_versions(m)
+            d = fl.diff_digests(live, fl.tree_digest(m.path(".snapshots", f"v{vs[-1]}")),
+                                ("live", f"v{vs[-1]}"))
+            return not d, f"v{vs[-1]}: {d[:4]}"
+
+        secs, _ = fl.wait_until(newest_is_live, fl.scaled(20),
+                                "the newest snapshot equals the live tree", 0.5)
+        say(f"ok: the newest version equals the live tree (after {secs:.1f} s)")
+        v = vers[-1]
+        fl.expect_errno(lambda: fl.write_file(m.path(".snapshots", f"v{v}", "new-file"), b"x"),
+                        (errno.EROFS, errno.EACCES, errno.EPERM), "creating a file in a snapshot")
+        fl.expect_errno(lambda: fl.write_file(m.path(".snapshots", f"v{v}", "hist.txt"), b"x"),
+                        (errno.EROFS, errno.EACCES, errno.EPERM), "writing a file of a snapshot")
+        fl.expect_errno(lambda: os.mkdir(m.path(".snapshots", "v999999")),
+                        (errno.EROFS, errno.EACCES, errno.EPERM, errno.EEXIST),
+                        "mkdir in .snapshots")
+
+    if c.run("remount on the same --data", remount):
+        c.run("a mount with a new --data reads the tree from the ring", from_ring)
+        if c.run("SIGKILL of the mount right after close", crash):
+            c.run(".snapshots", snapshots)
+    if m.alive():
+        c.run("unmount", m.unmount)
+    c.finish()
+
+
+if __name__ == "__main__":
+    fl.run(main, budget=300)
