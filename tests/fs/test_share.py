@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""test_share.py — two writers with one key converge; followers read.
+
+A ring of 4 `coopfs node` processes on 127.0.46.x; mounts A and B with
+--key alice and their own --data; followers F (--follow with the hex
+public key) and G (--follow with the path of alice.pub).
+
+  base        A writes same.txt ("base") and fsyncs; B sees it (poll).
+  at once     in two threads, A writes a/0..N-1 and same.txt ("from A"),
+              B writes b/0..N-1 and same.txt ("from B"), each file closed,
+              then both fsync. Within a bound (poll) both mounts show the
+              same tree: every a/ and b/ file with its content, same.txt
+              and exactly one same.txt.conflict-TAG, which between them
+              hold "from A" and "from B".
+  follow      F and G show the converged tree (poll); A writes late.txt;
+              F and G see it within 20 s (poll); creating, writing,
+              truncating, unlinking, renaming, mkdir, chmod and setxattr
+              in F fail with EROFS, and F's tree is unchanged.
+
+All mounts are unmounted with fusermount3 -u and must exit 0.
+"""
+
+import errno
+import hashlib
+import os
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fslib as fl  # noqa: E402
+
+say, check, Failure = fl.say, fl.check, fl.Failure
+rl = fl.rl
+
+
+def poll_same(mounts, want_fn, timeout, what):
+    """Waits until every mount's tree_digest is the same and want_fn(digest)
+    returns None (else a string saying what is missing). Returns the digest."""
+    last = {}
+
+    def done():
+        digests = []
+        for m in mounts:
+            try:
+                digests.append(fl.tree_digest(m.mountpoint))
+            except OSError as e:
+                return False, f"{m.name}: {fl.errname(e.errno)} on {e.filename}"
+        for m, d in zip(mounts[1:], digests[1:]):
+            diffs = fl.diff_digests(digests[0], d, (mounts[0].name, m.name))
+            if diffs:
+                return False, f"{len(diffs)} differences: {diffs[:4]}"
+        why = want_fn(digests[0])
+        last["d"] = digests[0]
+        return why is None, why
+
+    secs, _ = fl.wait_until(done, timeout, what, 0.5)
+    say(f"ok: {what} after {secs:.1f} s")
+    return last["d"]
+
+
+def main():
+    fl.preflight()
+    rng = rl.make_rng()
+    env = fl.FsEnv("share", 46)
+    pub = env.keygen("alice")
+    env.start_ring()
+    a = env.mount(name="A", key="alice")
+    b = env.mount(name="B", key="alice")
+    c = fl.Checks()
+    n = fl.size_for(20, 8)
+    contents = {}
+    for who in ("a", "b"):
+        for i in range(n):
+            contents[f"{who}/{i}"] = rng.randbytes(rng.choice([10, 5000, 300_000]))
+
+    def base():
+        fl.write_file(a.path("same.txt"), b"base", fsync=True)
+
+        def seen():
+            try:
+                return fl.read_file(b.path("same.txt")) == b"base", "not yet"
+            except FileNotFoundError:
+                return False, "B has no same.txt yet"
+
+        secs, _ = fl.wait_until(seen, fl.scaled(20), "B sees A's same.txt", 0.3)
+        say(f"ok: B reads same.txt 'base' {secs:.1f} s after A's fsync")
+
+    def at_once():
+        errors = []
+
+        def writer(m, who, text):
+            try:
+                os.makedirs(m.path(who), exist_ok=True)
+                for i in range(n):
+                    fl.write_file(m.path(who, str(i)), contents[f"{who}/{i}"])
+                    if i == n // 2:
+                        fl.write_file(m.path("same.txt"), text)
+                fd = os.open(m.path("same.txt"), os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
+            except OSError as e:
+                errors.append(f"{m.name}: {fl.errname(e.errno)} on {e.filename}")
+
+        ts = [threading.Thread(target=writer, args=(a, "a", b"from A"), daemon=True),
+              threading.Thread(target=writer, args=(b, "b", b"from B"), daemon=True)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(fl.scaled(120))
+        check(not any(t.is_alive() for t in ts), "both writers finished",
+              "a writer is still blocked in the mount after 120 s")
+        check(not errors, f"A and B wrote {n} files each and same.txt at once "
+              f"({time.monotonic() - t0:.1f} s)", f"writes failed: {errors}")
+
+        def want(d):
+            missing = [k for k in contents if k not in d]
+            if missing:
+                return f"missing {missing[:5]}"
+            wrong = [k for k, v in contents.items() if d[k][3] != hashlib.sha256(v).hexdigest()]
+            if wrong:
+                return f"wrong content in {wrong[:5]}"
+            conf = [k for k in d if k.startswith("same.txt.conflict-")]
+            if "same.txt" not in d or len(conf) != 1:
+                return f"same.txt {'present' if 'same.txt' in d else 'missing'}, conflict " \
+                       f"copies {conf}"
+            return None
+
+        d = poll_same([a, b], want, fl.scaled(30),
+                      "A and B show the same tree with every file and one conflict copy")
+        conf = [k for k in d if k.startswith("same.txt.conflict-")][0]
+        pair = {fl.read_file(a.path("same.txt")), fl.read_file(a.path(conf))}
+        check(pair == {b"from A", b"from B"}, f"same.txt and {conf} hold 'from A' and 'from B'",
+              f"same.txt and {conf} hold {pair}, expected 'from A' and 'from B'")
+        extra = [k for k in d if k not in contents and k not in ("a", "b", "same.txt", conf)]
+        check(not extra, "nothing else in the tree", f"unexpected entries: {extra[:8]}")
+
+    def follow():
+        f = env.mount(name="F", follow=pub)
+        g = env.mount(name="G", follow=env.pubfile("alice"))
+        live = fl.tree_digest(a.mountpoint)
+        poll_same([a, f, g], lambda d: None, fl.scaled(20),
+                  "followers F (hex key) and G (.pub path) show A's tree")
+        fl.write_file(a.path("late.txt"), b"late", fsync=True)
+        t0 = time.monotonic()
+
+        def seen():
+            got = []
+            for m in (f, g):
+                try:
+                    got.append(fl.read_file(m.path("late.txt")) == b"late")
+                except FileNotFoundError:
+                    got.append(False)
+            return all(got), f"seen by F, G: {got}"
+
+        fl.wait_until(seen, 20, "followers see late.txt", 0.3)
+        say(f"ok: F and G read late.txt {time.monotonic() - t0:.1f} s after A's fsync")
+        live = fl.tree_digest(f.mountpoint)
+        P = f.path
+        ro = (errno.EROFS,)
+        fl.expect_errno(lambda: fl.write_file(P("new.txt"), b"x"), ro, "create in a follower")
+        fl.expect_errno(lambda: os.open(P("late.txt"), os.O_WRONLY), ro,
+                        "open for writing in a follower")
+        fl.expect_errno(lambda: os.truncate(P("late.txt"), 0), ro, "truncate in a follower")
+        fl.expect_errno(lambda: os.unlink(P("late.txt")), ro, "unlink in a follower")
+        fl.expect_errno(lambda: os.rename(P("late.txt"), P("x.txt")), ro, "rename in a follower")
+        fl.expect_errno(lambda: os.mkdir(P("dir")), ro, "mkdir in a follower")
+        fl.expect_errno(lambda: os.chmod(P("late.txt"), 0o600), ro, "chmod in a follower")
+        fl.expect_errno(lambda: os.setxattr(P("late.txt"), "user.x", b"1"), ro,
+                        "setxattr in a follower")
+        diffs = fl.diff_digests(live, fl.tree_digest(f.mountpoint), ("before", "after"))
+        check(not diffs, "the follower's tree is unchanged", f"follower changed: {diffs[:5]}")
+        for m in (f, g):
+            m.unmount()
+
+    if c.run("A writes, B reads", base):
+        if c.run("A and B write at once", at_once):
+            c.run("followers", follow)
+    for m in (a, b):
+        if m.alive():
+            c.run(f"unmount {m.name}", m.unmount)
+    c.finish()
+
+
+if __name__ == "__main__":
+    fl.run(main, budget=300)
