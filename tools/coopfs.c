@@ -13,7 +13,8 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-    {"demo", cmd_demo, "run a local ring of nodes in the simulator and show what it does"},
+    {"demo", cmd_demo, "run a local ring of 5 nodes on loopback and mount it (the main job)"},
+    {"mount", cmd_mount, "mount the file system of a key (or follow one read-only)"},
     {"node", cmd_node, "run a node of the ring (see docs/operations.md)"},
     {"status", cmd_status, "show the state of the running node"},
     {"lookup-key", cmd_lookup_key, "ask the running node which node is responsible for a key"},

@@ -1,6 +1,6 @@
-/* demo.c — coopfs demo: a local ring of nodes in the simulator, narrated.
+/* demo.c — coopfs sim demo: a local ring of nodes in the simulator, narrated.
  *
- * Until the file system lands this is the main job: it builds a ring on
+ * It builds a ring on
  * the real chord/ code, shows it, looks keys up, crashes nodes, lets one
  * leave, partitions the network and heals it, and checks Zave's invariants
  * all along. Everything follows from --seed.
@@ -18,7 +18,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: coopfs demo [--nodes N] [--vnodes V] [--seed S] [--quiet]\n"
+    fprintf(f, "usage: coopfs sim demo [--nodes N] [--vnodes V] [--seed S] [--quiet]\n"
                "\n"
                "Runs a local ring of N nodes (default 12) in the deterministic simulator\n"
                "on the real Chord code and narrates what happens: joins, stabilization,\n"
@@ -105,7 +105,7 @@ static int lookups(struct sim *s, uint64_t n)
     return st.ok == st.issued ? 0 : -1;
 }
 
-int cmd_demo(int argc, char **argv)
+int cmd_sim_demo(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"nodes", required_argument, NULL, 'n'}, {"vnodes", required_argument, NULL, 'v'},
@@ -121,20 +121,20 @@ int cmd_demo(int argc, char **argv)
         switch (o) {
         case 'n':
             if (parse_uint(optarg, 4096, &nodes) || nodes < 3) {
-                fprintf(stderr, "coopfs demo: --nodes wants a number from 3 to 4096\n");
+                fprintf(stderr, "coopfs sim demo: --nodes wants a number from 3 to 4096\n");
                 return 2;
             }
             break;
         case 'v':
             if (parse_uint(optarg, CHORD_MAX_VNODES, &vnodes) || vnodes < 1) {
-                fprintf(stderr, "coopfs demo: --vnodes wants a number from 1 to %d\n",
+                fprintf(stderr, "coopfs sim demo: --vnodes wants a number from 1 to %d\n",
                         CHORD_MAX_VNODES);
                 return 2;
             }
             break;
         case 's':
             if (parse_uint(optarg, UINT64_MAX, &seed)) {
-                fprintf(stderr, "coopfs demo: --seed wants a non-negative number\n");
+                fprintf(stderr, "coopfs sim demo: --seed wants a non-negative number\n");
                 return 2;
             }
             break;
@@ -144,7 +144,7 @@ int cmd_demo(int argc, char **argv)
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "coopfs demo: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "coopfs sim demo: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
 
@@ -157,10 +157,10 @@ int cmd_demo(int argc, char **argv)
         cfg.log_level = LOG_INFO;
     }
     if (sim_new(&cfg, &s) != 0) {
-        fprintf(stderr, "coopfs demo: cannot start the simulator\n");
+        fprintf(stderr, "coopfs sim demo: cannot start the simulator\n");
         return 1;
     }
-    printf("coopfs demo: %llu nodes x %llu vnode(s) in the simulator, seed %llu\n"
+    printf("coopfs sim demo: %llu nodes x %llu vnode(s) in the simulator, seed %llu\n"
            "(the real Chord code; virtual time; network latency 5-50 ms; r = %d)\n\n",
            nodes, vnodes, seed, CHORD_SUCC_LEN);
 
@@ -226,7 +226,7 @@ int cmd_demo(int argc, char **argv)
     printf("\n%" PRIu64 " events in %.1f s of virtual time; trace hash %016" PRIx64
            " (the same seed gives the same hash)\n",
            sim_events(s), (double)sim_now(s) / 1000.0, sim_trace_hash(s));
-    printf("%s\n", rc ? "coopfs demo: FAILED" : "coopfs demo: every check held");
+    printf("%s\n", rc ? "coopfs sim demo: FAILED" : "coopfs sim demo: every check held");
     sim_free(s);
     return rc;
 }

@@ -87,122 +87,133 @@ static const char node_usage[] =
     "                     port 0: the kernel picks, see DIR/node.json)\n"
     "  --no-api           no DHT API\n";
 
+void tools_node_defaults(struct net_node_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->vnodes = 1;
+    cfg->log_level = LOG_INFO;
+    cfg->capacity = NET_NODE_CAPACITY_DEFAULT;
+    cfg->replicas = BS_REPLICAS_DEFAULT;
+    cfg->api_on = true;
+    addr_parse("127.0.0.1:4000", &cfg->listen);
+    addr_parse("127.0.0.1:7401", &cfg->api);
+}
+
+int tools_node_option(const char *prog, int opt, const char *arg, struct net_node_config *cfg)
+{
+    switch (opt) {
+    case 'd': cfg->datadir = arg; return 0;
+    case 'l':
+        if (addr_parse_listen(arg, &cfg->listen) < 0) {
+            fprintf(stderr, "%s: --listen wants HOST:PORT with a numeric host, not '%s'\n", prog,
+                    arg);
+            return 2;
+        }
+        if (addr_is_unspecified(&cfg->listen)) {
+            fprintf(stderr,
+                    "%s: --listen needs a concrete address: '%s' cannot name this node on the "
+                    "ring\n",
+                    prog, arg);
+            return 2;
+        }
+        return 0;
+    case 'j':
+        if (cfg->njoin == NET_NODE_MAX_JOIN) {
+            fprintf(stderr, "%s: at most %d --join addresses\n", prog, NET_NODE_MAX_JOIN);
+            return 2;
+        }
+        if (addr_parse(arg, &cfg->join[cfg->njoin]) < 0) {
+            fprintf(stderr, "%s: --join wants HOST:PORT, not '%s'\n", prog, arg);
+            return 2;
+        }
+        cfg->njoin++;
+        return 0;
+    case 'v': {
+        char *end;
+        unsigned long v = strtoul(arg, &end, 10);
+        if (*end || v < 1 || v > 64) {
+            fprintf(stderr, "%s: --vnodes wants 1..64, not '%s'\n", prog, arg);
+            return 2;
+        }
+        cfg->vnodes = (unsigned)v;
+        return 0;
+    }
+    case 'H':
+        if (addr_parse_listen(arg, &cfg->http) < 0) {
+            fprintf(stderr, "%s: --http wants HOST:PORT, not '%s'\n", prog, arg);
+            return 2;
+        }
+        cfg->http_on = true;
+        return 0;
+    case 'L':
+        if (log_level_parse(arg, &cfg->log_level) < 0) {
+            fprintf(stderr, "%s: --log-level wants debug, info, warn or error\n", prog);
+            return 2;
+        }
+        return 0;
+    case 'c':
+    case 'C': {
+        uint64_t v;
+        if (tools_parse_size(arg, &v) < 0) {
+            fprintf(stderr, "%s: --%s wants a size such as 4096, 500M or 20G, not '%s'\n", prog,
+                    opt == 'c' ? "capacity" : "owner-cap", arg);
+            return 2;
+        }
+        if (opt == 'c')
+            cfg->capacity = v;
+        else
+            cfg->owner_cap = v;
+        return 0;
+    }
+    case 'r': {
+        char *end;
+        unsigned long v = strtoul(arg, &end, 10);
+        if (*end || v < 1 || v > BS_REPLICAS_MAX) {
+            fprintf(stderr, "%s: --replicas wants 1..%d, not '%s'\n", prog, BS_REPLICAS_MAX,
+                    arg);
+            return 2;
+        }
+        cfg->replicas = (unsigned)v;
+        return 0;
+    }
+    case 'a':
+        if (addr_parse_listen(arg, &cfg->api) < 0 || addr_is_unspecified(&cfg->api)) {
+            fprintf(stderr,
+                    "%s: --api wants HOST:PORT with a concrete numeric host, not '%s'\n", prog,
+                    arg);
+            return 2;
+        }
+        cfg->api_on = true;
+        return 0;
+    case 'A': cfg->api_on = false; return 0;
+    default: return 1;
+    }
+}
+
 int cmd_node(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
-        {"join", required_argument, NULL, 'j'}, {"vnodes", required_argument, NULL, 'v'},
-        {"http", required_argument, NULL, 'H'}, {"log-level", required_argument, NULL, 'L'},
-        {"capacity", required_argument, NULL, 'c'}, {"replicas", required_argument, NULL, 'r'},
-        {"owner-cap", required_argument, NULL, 'o'}, {"api", required_argument, NULL, 'a'},
-        {"no-api", no_argument, NULL, 'A'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        TOOLS_NODE_OPTIONS,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct net_node_config cfg;
     int opt;
 
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.vnodes = 1;
-    cfg.log_level = LOG_INFO;
-    cfg.capacity = NET_NODE_CAPACITY_DEFAULT;
-    cfg.replicas = BS_REPLICAS_DEFAULT;
-    cfg.api_on = true;
-    addr_parse("127.0.0.1:4000", &cfg.listen);
-    addr_parse("127.0.0.1:7401", &cfg.api);
+    tools_node_defaults(&cfg);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'd': cfg.datadir = optarg; break;
-        case 'l':
-            if (addr_parse_listen(optarg, &cfg.listen) < 0) {
-                fprintf(stderr,
-                        "coopfs node: --listen wants HOST:PORT with a numeric host, "
-                        "not '%s'\n",
-                        optarg);
-                return 2;
-            }
-            if (addr_is_unspecified(&cfg.listen)) {
-                fprintf(stderr,
-                        "coopfs node: --listen needs a concrete address: '%s' cannot "
-                        "name this node on the ring\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'j':
-            if (cfg.njoin == NET_NODE_MAX_JOIN) {
-                fprintf(stderr, "coopfs node: at most %d --join addresses\n", NET_NODE_MAX_JOIN);
-                return 2;
-            }
-            if (addr_parse(optarg, &cfg.join[cfg.njoin]) < 0) {
-                fprintf(stderr, "coopfs node: --join wants HOST:PORT, not '%s'\n", optarg);
-                return 2;
-            }
-            cfg.njoin++;
-            break;
-        case 'v': {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v < 1 || v > 64) {
-                fprintf(stderr, "coopfs node: --vnodes wants 1..64, not '%s'\n", optarg);
-                return 2;
-            }
-            cfg.vnodes = (unsigned)v;
-            break;
+        if (opt == 'h') {
+            fputs(node_usage, stdout);
+            return 0;
         }
-        case 'H':
-            if (addr_parse_listen(optarg, &cfg.http) < 0) {
-                fprintf(stderr, "coopfs node: --http wants HOST:PORT, not '%s'\n", optarg);
-                return 2;
-            }
-            cfg.http_on = true;
-            break;
-        case 'L':
-            if (log_level_parse(optarg, &cfg.log_level) < 0) {
-                fprintf(stderr, "coopfs node: --log-level wants debug, info, warn or error\n");
-                return 2;
-            }
-            break;
-        case 'c':
-        case 'o': {
-            uint64_t v;
-            if (tools_parse_size(optarg, &v) < 0) {
-                fprintf(stderr,
-                        "coopfs node: --%s wants a size such as 4096, 500M or 20G, not '%s'\n",
-                        opt == 'c' ? "capacity" : "owner-cap", optarg);
-                return 2;
-            }
-            if (opt == 'c')
-                cfg.capacity = v;
-            else
-                cfg.owner_cap = v;
-            break;
+        int rc = tools_node_option("coopfs node", opt, optarg, &cfg);
+        if (rc == 1) {
+            fputs(node_usage, stderr);
+            return 2;
         }
-        case 'r': {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v < 1 || v > BS_REPLICAS_MAX) {
-                fprintf(stderr, "coopfs node: --replicas wants 1..%d, not '%s'\n",
-                        BS_REPLICAS_MAX, optarg);
-                return 2;
-            }
-            cfg.replicas = (unsigned)v;
-            break;
-        }
-        case 'a':
-            if (addr_parse_listen(optarg, &cfg.api) < 0 || addr_is_unspecified(&cfg.api)) {
-                fprintf(stderr,
-                        "coopfs node: --api wants HOST:PORT with a concrete numeric host, "
-                        "not '%s'\n",
-                        optarg);
-                return 2;
-            }
-            cfg.api_on = true;
-            break;
-        case 'A': cfg.api_on = false; break;
-        case 'h': fputs(node_usage, stdout); return 0;
-        default: fputs(node_usage, stderr); return 2;
-        }
+        if (rc)
+            return rc;
     }
     if (optind != argc) {
         fprintf(stderr, "coopfs node: unexpected argument '%s'\n", argv[optind]);

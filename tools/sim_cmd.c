@@ -333,6 +333,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: coopfs sim EXPERIMENT [OPTIONS]\n\n"
                "The experiments of the Chord paper (Stoica et al., SIGCOMM 2001) on the real\n"
                "chord/ code in the deterministic simulator:\n"
+               "  demo     a ring in the simulator, narrated (joins, crashes, a partition)\n"
                "  paths    lookup path length against ring size (stable ring)\n"
                "  balance  keys per node with 1..20 virtual nodes per node\n"
                "  churn    lookups while nodes join and fail\n\n"
@@ -352,6 +353,8 @@ int cmd_sim(int argc, char **argv)
     }
     if (strcmp(argv[1], "paths") == 0)
         return sim_paths(argc - 1, argv + 1);
+    if (strcmp(argv[1], "demo") == 0)
+        return cmd_sim_demo(argc - 1, argv + 1);
     if (strcmp(argv[1], "balance") == 0)
         return sim_balance(argc - 1, argv + 1);
     if (strcmp(argv[1], "churn") == 0)
