@@ -1,0 +1,467 @@
+/* fs_drive.c — mounts over mem_bclient and the FUSE operations of
+ * fs/fuse_ops.c without FUSE (fs_drive.h). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs_drive.h"
+
+
+
+
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char m[] = "test_fs: guard: a wait did not end, giving up\n";
+    ssize_t w = write(2, m, sizeof(m) - 1);
+    (void)w;
+    _exit(1);
+}
+
+int world_setup(void **state)
+{
+    struct world *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    snprintf(w->dir, sizeof(w->dir), "/tmp/coopfs-test-fs-XXXXXX");
+    assert_non_null(mkdtemp(w->dir));
+    assert_int_equal(mem_store_new(&w->st), 0);
+    assert_int_equal(sig_keygen(&w->key), 0);
+    log_init(&w->log, getenv("COOPFS_TEST_LOG") ? stderr : NULL, LOG_INFO);
+    signal(SIGALRM, on_alarm);
+    alarm(GUARD_S);
+    *state = w;
+    return 0;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+int world_teardown(void **state)
+{
+    struct world *w = *state;
+    alarm(0);
+    mem_store_free(w->st);
+    nftw(w->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(w);
+    return 0;
+}
+
+
+
+int mount_try(struct world *w, struct mount *m, const struct mopts *o)
+{
+    memset(m, 0, sizeof(*m));
+    if (o->dir)
+        snprintf(m->dir, sizeof(m->dir), "%s", o->dir);
+    else
+        snprintf(m->dir, sizeof(m->dir), "%s/m%u", w->dir, w->nmounts++);
+    assert_int_equal(mem_bclient_new(w->st, &m->mc), 0);
+    struct fs_config cfg;
+    fs_config_default(&cfg);
+    cfg.datadir = m->dir;
+    cfg.writable = !o->ro;
+    if (!o->ro)
+        cfg.key = w->key;
+    cfg.pub = w->key.pub;
+    cfg.min_copies = o->min_copies ? o->min_copies : 2;
+    cfg.publish_ms = o->publish_ms ? o->publish_ms : 100;
+    cfg.workers = 2;
+    cfg.cache_bytes = 64 * MiB;
+    cfg.tag = o->tag ? o->tag : "T";
+    cfg.log = &w->log;
+    struct bclient bc = mem_bclient_iface(m->mc);
+    int rc = fs_open(&cfg, &bc, &m->f);
+    if (rc < 0) {
+        mem_bclient_free(m->mc);
+        m->mc = NULL;
+        m->f = NULL;
+    }
+    return rc;
+}
+
+void mount_open(struct world *w, struct mount *m, const struct mopts *o)
+{
+    assert_int_equal(mount_try(w, m, o), 0);
+}
+
+void mount_close(struct mount *m)
+{
+    fs_close(m->f); /* stores still running finish on the client's thread */
+    mem_bclient_free(m->mc);
+    m->f = NULL;
+    m->mc = NULL;
+}
+
+/* ---- what fs/fuse_ops.c does per operation ---- */
+
+/* make() of fuse_ops.c (mu held). */
+int make(struct fs *f, struct fnode *p, const char *name, uint8_t type, struct fnode **out)
+{
+    if (!f->cfg.writable || p->ro)
+        return -EROFS;
+    if (p->a.type != FS_T_DIR)
+        return -ENOTDIR;
+    int rc = dir_load(f, p);
+    if (rc < 0)
+        return rc;
+    if (dir_find(p, name, NULL))
+        return -EEXIST;
+    struct fs_inode a;
+    memset(&a, 0, sizeof(a));
+    a.type = type;
+    a.mode = type == FS_T_DIR ? 0755 : 0644;
+    a.uid = (uint32_t)getuid();
+    a.gid = (uint32_t)getgid();
+    a.mtime_ns = a.ctime_ns = fs_now_ns();
+    struct fnode *k = fnode_new(f, name, &a);
+    if (!k)
+        return -ENOMEM;
+    if (type == FS_T_DIR)
+        k->loaded = true;
+    if ((rc = dir_insert(p, k)) < 0) {
+        fnode_free(f, k);
+        return rc;
+    }
+    p->a.mtime_ns = p->a.ctime_ns = a.mtime_ns;
+    p->dirty = true;
+    fnode_touch(f, k);
+    journal_set(f, k, false);
+    *out = k;
+    return 0;
+}
+
+/* op_create (type FILE: the node comes back open) or op_mkdir. */
+int do_make(struct fs *f, const char *path, uint8_t type, struct fnode **out)
+{
+    pthread_mutex_lock(&f->mu);
+    struct fnode *p = NULL, *k;
+    const char *base = NULL;
+    k = path_walk(f, path, &p, &base);
+    int rc = !p || !base ? -ENOENT : k ? -EEXIST : make(f, p, base, type, &k);
+    if (rc == 0) {
+        if (type == FS_T_FILE) {
+            k->content_dirty = true;
+            k->nopen++;
+        }
+        k->nlookup++;
+        *out = k;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+struct fnode *xcreate(struct fs *f, const char *path)
+{
+    struct fnode *n = NULL;
+    assert_int_equal(do_make(f, path, FS_T_FILE, &n), 0);
+    return n;
+}
+
+/* op_lookup + op_open; NULL if there is no such file. */
+struct fnode *xopen(struct fs *f, const char *path)
+{
+    pthread_mutex_lock(&f->mu);
+    struct fnode *k = path_walk(f, path, NULL, NULL);
+    if (k) {
+        k->nlookup++;
+        k->nopen++;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return k;
+}
+
+/* op_release. */
+void xrelease(struct fs *f, struct fnode *n)
+{
+    pthread_mutex_lock(&f->mu);
+    if (n->nopen)
+        n->nopen--;
+    if (n->nopen == 0 && !n->busy && !n->content_dirty) {
+        bool spooled = false;
+        for (size_t i = 0; i < n->nch; i++)
+            if (n->ch[i].st != CH_KEY)
+                spooled = true;
+        if (!spooled)
+            file_drop_spool(f, n);
+    }
+    fnode_maybe_free(f, n);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* close(2): op_flush, then op_release. Returns the flush's result. */
+int xclose(struct fs *f, struct fnode *n)
+{
+    int rc = file_flush(f, n);
+    xrelease(f, n);
+    return rc;
+}
+
+void xwrite(struct fs *f, struct fnode *n, const void *buf, size_t len, uint64_t off)
+{
+    assert_int_equal(file_write(f, n, buf, len, (off_t)off), (ssize_t)len);
+}
+
+/* op_setattr with FUSE_SET_ATTR_SIZE; open: ftruncate (fi set). */
+int xtruncate(struct fs *f, struct fnode *n, uint64_t size, bool open)
+{
+    pthread_mutex_lock(&f->mu);
+    if (!f->cfg.writable || n->ro) {
+        pthread_mutex_unlock(&f->mu);
+        return -EROFS;
+    }
+    int rc = file_truncate(f, n, size);
+    if (rc < 0) {
+        pthread_mutex_unlock(&f->mu);
+        return rc;
+    }
+    bool flush = !open && n->nopen == 0;
+    n->a.ctime_ns = fs_now_ns();
+    fnode_touch(f, n);
+    journal_set(f, n, false);
+    if (flush) {
+        n->nopen++;
+        pthread_mutex_unlock(&f->mu);
+        rc = file_flush(f, n);
+        pthread_mutex_lock(&f->mu);
+        n->nopen--;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+uint64_t xsize(struct fs *f, struct fnode *n)
+{
+    struct stat st;
+    pthread_mutex_lock(&f->mu);
+    fnode_stat(f, n, &st);
+    pthread_mutex_unlock(&f->mu);
+    return (uint64_t)st.st_size;
+}
+
+/* ---- data ---- */
+
+uint8_t pat(uint64_t off, unsigned seed)
+{
+    uint64_t x = off * 0x9e3779b97f4a7c15ull + seed * 0x2545f4914f6cdd1dull;
+    return (uint8_t)(x >> 56 ^ x >> 17);
+}
+
+uint8_t *pattern(uint64_t off, size_t len, unsigned seed)
+{
+    uint8_t *b = malloc(len ? len : 1);
+    assert_non_null(b);
+    for (size_t i = 0; i < len; i++)
+        b[i] = pat(off + i, seed);
+    return b;
+}
+
+/* Writes a pattern into the file and into the shadow copy. */
+void wpat(struct fs *f, struct fnode *n, uint8_t *shadow, uint64_t off, size_t len,
+                 unsigned seed)
+{
+    uint8_t *b = pattern(off, len, seed);
+    xwrite(f, n, b, len, off);
+    if (shadow)
+        memcpy(shadow + off, b, len);
+    free(b);
+}
+
+/* Reads [off, off + len) and compares it with want[0..len). */
+void check_range(struct fs *f, struct fnode *n, uint64_t off, size_t len,
+                        const uint8_t *want)
+{
+    uint8_t *b = malloc(len + 1);
+    assert_non_null(b);
+    ssize_t r = file_read(f, n, (char *)b, len, (off_t)off);
+    assert_int_equal(r, (ssize_t)len);
+    assert_memory_equal(b, want, len);
+    free(b);
+}
+
+void check_zeros(struct fs *f, struct fnode *n, uint64_t off, size_t len)
+{
+    uint8_t *z = calloc(1, len);
+    assert_non_null(z);
+    check_range(f, n, off, len, z);
+    free(z);
+}
+
+/* The whole file equals want[0..len) (size included). */
+void check_file(struct fs *f, const char *path, const uint8_t *want, size_t len)
+{
+    struct fnode *n = xopen(f, path);
+    if (!n)
+        fail_msg("%s is missing", path);
+    assert_int_equal(xsize(f, n), len);
+    if (len)
+        check_range(f, n, 0, len, want);
+    char c;
+    assert_int_equal(file_read(f, n, &c, 1, (off_t)len), 0);
+    xrelease(f, n);
+}
+
+void check_text(struct fs *f, const char *path, const char *text)
+{
+    check_file(f, path, (const uint8_t *)text, strlen(text));
+}
+
+void put_text(struct fs *f, const char *path, const char *text)
+{
+    struct fnode *n = xcreate(f, path);
+    if (*text)
+        xwrite(f, n, text, strlen(text), 0);
+    assert_int_equal(xclose(f, n), 0);
+}
+
+/* The names of the root directory, sorted, '\n'-joined, malloc'd. */
+char *root_names(struct fs *f)
+{
+    pthread_mutex_lock(&f->mu);
+    assert_int_equal(dir_load(f, f->root), 0);
+    size_t len = 1;
+    for (size_t i = 0; i < f->root->nkids; i++)
+        len += strlen(f->root->kids[i]->name) + 1;
+    char *s = calloc(1, len);
+    assert_non_null(s);
+    for (size_t i = 0; i < f->root->nkids; i++) {
+        strcat(s, f->root->kids[i]->name);
+        strcat(s, "\n");
+    }
+    pthread_mutex_unlock(&f->mu);
+    return s;
+}
+
+uint64_t elapsed_ms(uint64_t t0)
+{
+    return fs_now_ms() - t0;
+}
+
+void nap_ms(unsigned ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Copies DATA/fs/journal of from into a fresh data dir: the durable state
+ * a restarted machine finds. (The restart is emulated this way because a
+ * second fs_open of one data dir fails in this process: see
+ * test_reopen_same_dir.) */
+void copy_journal(struct world *w, const char *from, char *to, size_t tolen)
+{
+    snprintf(to, tolen, "%s/m%u", w->dir, w->nmounts++);
+    char src[256], dst[256];
+    assert_int_equal(mkdir(to, 0700), 0);
+    snprintf(dst, sizeof(dst), "%s/fs", to);
+    assert_int_equal(mkdir(dst, 0700), 0);
+    snprintf(src, sizeof(src), "%s/fs/journal", from);
+    snprintf(dst, sizeof(dst), "%s/fs/journal", to);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof(buf), in)) > 0)
+        assert_int_equal(fwrite(buf, 1, k, out), k);
+    fclose(in);
+    assert_int_equal(fflush(out), 0);
+    assert_int_equal(fsync(fileno(out)), 0);
+    fclose(out);
+}
+
+/* Polls fs_version(f) until it reaches v, up to limit_ms. */
+bool wait_version(struct fs *f, uint64_t v, unsigned limit_ms)
+{
+    uint64_t t0 = fs_now_ms();
+    while (fs_version(f) < v) {
+        if (elapsed_ms(t0) > limit_ms)
+            return false;
+        nap_ms(20);
+    }
+    return true;
+}
+
+int xunlink(struct fs *f, const char *path)
+{
+    pthread_mutex_lock(&f->mu);
+    struct fnode *p = NULL;
+    struct fnode *k = path_walk(f, path, &p, NULL);
+    int rc = !p ? -ENOENT : (!f->cfg.writable || p->ro) ? -EROFS : !k ? -ENOENT : 0;
+    if (rc == 0 && k->a.type == FS_T_DIR)
+        rc = -EISDIR;
+    if (rc == 0) {
+        char *kp = fnode_path(k);
+        dir_unlink(p, k);
+        p->a.mtime_ns = p->a.ctime_ns = fs_now_ns();
+        fnode_touch(f, p);
+        if (kp)
+            journal_del(f, kp);
+        free(kp);
+        fnode_maybe_free(f, k);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+int xrename(struct fs *f, const char *from, const char *to)
+{
+    pthread_mutex_lock(&f->mu);
+    struct fnode *p = NULL, *np = NULL;
+    const char *nb = NULL;
+    struct fnode *k = path_walk(f, from, &p, NULL);
+    struct fnode *t = k ? path_walk(f, to, &np, &nb) : NULL;
+    int rc = !k || !np || !nb ? -ENOENT : t ? -EEXIST : 0;
+    if (rc == 0 && (!f->cfg.writable || p->ro || np->ro))
+        rc = -EROFS;
+    char *nn = rc == 0 ? strdup(nb) : NULL;
+    char *fp = rc == 0 ? fnode_path(k) : NULL;
+    if (rc == 0 && (!nn || !fp))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        dir_unlink(p, k);
+        free(k->name);
+        k->name = nn;
+        nn = NULL;
+        dir_insert(np, k);
+        int64_t now = fs_now_ns();
+        p->a.mtime_ns = p->a.ctime_ns = np->a.mtime_ns = np->a.ctime_ns = now;
+        k->a.ctime_ns = now;
+        fnode_touch(f, p);
+        fnode_touch(f, np);
+        fnode_touch(f, k);
+        char *tp = fnode_path(k);
+        if (tp)
+            journal_rename(f, fp, tp);
+        free(tp);
+    }
+    free(nn);
+    free(fp);
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+bool exists(struct fs *f, const char *path)
+{
+    pthread_mutex_lock(&f->mu);
+    bool e = path_walk(f, path, NULL, NULL) != NULL;
+    pthread_mutex_unlock(&f->mu);
+    return e;
+}
