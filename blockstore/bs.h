@@ -24,8 +24,10 @@
  * put succeeds when k copies are stored durably, or when fewer are and
  * every candidate that is not holding one was full or did not answer
  * (a ring with fewer than k live nodes): the result says how many copies.
- * It fails with BS_ERR_FULL when no copy could be placed for space,
- * BS_ERR_QUOTA for an owner's cap, -ETIMEDOUT when no node answered.
+ * It fails with BS_ERR_FULL when no copy could be placed for space and
+ * every candidate answered, BS_ERR_QUOTA for an owner's cap, -ETIMEDOUT
+ * when no copy was placed and some candidate did not answer (it might
+ * have had room).
  * Storing a block that is already held only merges its lease.
  *
  * Get. The client asks the replica that answered it fastest before (the

@@ -131,12 +131,14 @@ static void finish(struct bs *b, struct bs_pput *op)
             }
             bs_reply_msg(b, &op->from, op->reqid, &m);
         } else {
+            /* A candidate that did not answer might have had room: "full"
+             * only when every candidate answered. */
             int code = hard     ? hard
+                       : silent ? -ETIMEDOUT
                        : full   ? BS_ERR_FULL
                        : quota  ? BS_ERR_QUOTA
                        : odd    ? odd
                        : store  ? BS_ERR_STORE
-                       : silent ? -ETIMEDOUT
                                 : BS_ERR_STORE;
             char why[96];
             snprintf(why, sizeof(why), "%s (%u of %u copies stored)", bs_strerror(code), ok,

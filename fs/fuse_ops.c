@@ -32,6 +32,17 @@ static double timeout_of(const struct fnode *n)
     return n->ro ? 3600.0 : FS_TIMEOUT_S;
 }
 
+/* st_blocks counts the chunks that are not holes, which needs a file's
+ * chunk table: fetched for large files before their attributes are
+ * given (mu held; drops it). Small files count as wholly allocated. */
+#define STAT_EXACT_MIN (64ull << 20)
+static void stat_prepare(struct fs *f, struct fnode *n)
+{
+    if (n->a.type == FS_T_FILE && n->a.ref == FS_REF_KEY && !n->chunks_loaded &&
+        n->a.size >= STAT_EXACT_MIN)
+        file_load_chunks(f, n);
+}
+
 static void fill_entry(struct fs *f, struct fnode *n, struct fuse_entry_param *e)
 {
     memset(e, 0, sizeof(*e));
@@ -119,6 +130,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         return;
     }
     k->nlookup++;
+    stat_prepare(f, k);
     fill_entry(f, k, &e);
     pthread_mutex_unlock(&f->mu);
     fuse_reply_entry(req, &e);
@@ -159,6 +171,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     struct fnode *n = get(req, ino);
     if (!n)
         return;
+    stat_prepare(f, n);
     struct stat st;
     fnode_stat(f, n, &st);
     double t = timeout_of(n);

@@ -43,18 +43,8 @@ static int load_pub(const char *s, struct sig_pub *out)
 {
     if (strlen(s) == 2 * SIG_PUB_LEN && sig_pub_from_hex(s, out) == 0)
         return 0;
-    if (access(s, R_OK) == 0) {
-        FILE *fp = fopen(s, "r");
-        char buf[256] = { 0 };
-        if (fp && fgets(buf, sizeof(buf), fp)) {
-            buf[strcspn(buf, " \r\n")] = '\0';
-            fclose(fp);
-            return sig_pub_from_hex(buf, out);
-        }
-        if (fp)
-            fclose(fp);
-        return -EINVAL;
-    }
+    if (access(s, R_OK) == 0)
+        return sig_pub_load(s, out);
     char path[4096];
     if (tools_key_path(s, "pub", path, sizeof(path)) == 0 && access(path, R_OK) == 0)
         return load_pub(path, out);
