@@ -36,6 +36,7 @@ Environment (besides ringlib's):
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -255,8 +256,9 @@ class Mount:
         assert threading.current_thread() is threading.main_thread()
         os.makedirs(self.mountpoint, exist_ok=True)
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-        if mountinfo(self.mountpoint) is not None:
-            raise Failure(f"{self}: something is already mounted at {self.mountpoint}")
+        mi = mountinfo(self.mountpoint)
+        if mi is not None:
+            raise Failure(f"{self}: something is already mounted at {self.mountpoint}: {mi}")
         self.starts += 1
         logf = open(self.log_path, "ab")
         logf.write(f"==== start {self.starts}: {' '.join(self.argv())}\n".encode())
@@ -383,6 +385,14 @@ class Mount:
         if mountinfo(self.mountpoint) is not None and not lazy_unmount(self.mountpoint):
             print(f"cleanup: {self.mountpoint} is still mounted", file=sys.stderr)
 
+    def addr(self):
+        """The ip:port of the mount's node, from DATA/node.json ('?' if none)."""
+        try:
+            with open(os.path.join(self.data, "node.json")) as f:
+                return json.load(f)["listen"]
+        except (OSError, ValueError, KeyError):
+            return "?"
+
     def log_text(self):
         try:
             with open(self.log_path, "rb") as f:
@@ -441,12 +451,14 @@ class FsEnv:
     def pubfile(self, name):
         return os.path.join(self.keys, name + ".pub")
 
-    def start_ring(self, n=4):
-        """n nodes on 127.0.SUBNET.1..n, the first alone, the others joining it;
-        waits for a correct ring."""
+    def start_ring(self, n=4, prefix="n", first_host=1):
+        """A new ring (the one mounts made afterwards join): n nodes named
+        PREFIX00.. on 127.0.SUBNET.FIRST_HOST.., the first alone, the others
+        joining it; waits for a correct ring. Returns its nodes."""
         t0 = time.monotonic()
+        self.ring = []
         for i in range(n):
-            node = RingNode(self.cluster, f"n{i:02d}", self.host(i + 1),
+            node = RingNode(self.cluster, f"{prefix}{i:02d}", self.host(first_host + i),
                             join=[self.ring[0]] if self.ring else ())
             self.cluster.nodes.append(node)
             node.start()

@@ -12,18 +12,24 @@ second writer W (--key alice, its own --data).
               file reads back identical.
   uncached    W writes uncached.bin (1 MiB) and fsyncs; M lists it with its
               size (poll) without reading it; W is unmounted.
-  all die     every ring node gets SIGKILL; M's node is alone. A write of
-              1 MiB + close to M fails with EIO (errno 5), and a read of
-              uncached.bin fails with EIO, each within 30 s (x3 in a
-              sanitizer build); a write+close that succeeds or an
-              operation still blocked at the bound is a failure.
+  all die     every ring node gets SIGKILL; M's node is alone. A read of
+              uncached.bin fails with EIO (errno 5), a write of 1 MiB +
+              close fails with EIO or ENOSPC (M's node is full).
   after       M's process is still alive; fusermount3 -u unmounts it and
-              it exits by itself (its exit code is printed).
+              it exits by itself (its exit code is printed: publishing
+              fails with the ring gone).
+  alone       a new ring of 2 nodes on 127.0.47.11-12 and a mount N
+              (--key alice, room on its node) that writes 1 MiB and
+              fsyncs; both ring nodes get SIGKILL; a write of 1 MiB + close
+              to N fails with EIO: its node alone holds one copy, fewer
+              than min_copies = 2. Then as "after" for N.
+
+Each failure must come within 30 s (x3 in a sanitizer build); a call that
+succeeds, or is still blocked at the bound, is a failure.
 """
 
 import errno
 import os
-import signal
 import sys
 import threading
 import time
@@ -35,6 +41,38 @@ import fslib as fl  # noqa: E402
 say, check, Failure = fl.say, fl.check, fl.Failure
 rl = fl.rl
 MiB = 1 << 20
+BOUND = fl.scaled(30)  # contract: EIO within 30 s, not a hang
+
+
+def ops_fail(ops):
+    """Runs each (what, fn, errnos) with fl.bounded; returns the list of
+    what went wrong (a success, another error, a hang, or too late)."""
+    bad = []
+    hung = False
+    for what, fn, want in ops:
+        wants = "/".join(fl.errname(e) for e in want)
+        if hung:
+            bad.append(f"{what}: not tried (an earlier call still blocks the mount)")
+            continue
+        kind, val, secs = fl.bounded(fn, BOUND + 5)
+        if kind == "hung":
+            hung = True
+            bad.append(f"{what}: still blocked after {secs:.0f} s (expected {wants} within "
+                       f"{BOUND:.0f} s)")
+        elif kind == "ok":
+            bad.append(f"{what}: succeeded after {secs:.1f} s (returned {val}) with the ring "
+                       "gone")
+        elif not isinstance(val, OSError) or val.errno not in want:
+            got = fl.errname(val.errno) if isinstance(val, OSError) else repr(val)
+            bad.append(f"{what}: failed with {got} after {secs:.1f} s, expected {wants}")
+        elif secs > BOUND:
+            bad.append(f"{what}: {fl.errname(val.errno)} only after {secs:.1f} s "
+                       f"(bound {BOUND:.0f} s)")
+        else:
+            say(f"ok: {what}: {fl.errname(val.errno)} after {secs:.1f} s")
+            continue
+        say(f"FAILED: {bad[-1]}")
+    return bad
 
 
 def main():
@@ -46,6 +84,7 @@ def main():
     m = env.mount(name="M", key="alice", extra=["--capacity", "65536"])
     c = fl.Checks()
     written = {}
+    state = {}
 
     def one_dies():
         stop = threading.Event()
@@ -101,64 +140,53 @@ def main():
 
         secs, _ = fl.wait_until(listed, fl.scaled(30), "M lists W's uncached.bin", 0.3)
         say(f"ok: M lists uncached.bin (1 MiB) {secs:.1f} s after W's fsync")
+        holders = os.getxattr(m.path("uncached.bin"), "user.coopfs.holders").decode().split()
+        blocks = os.path.join(m.data, "store", "blocks")
+        n_blocks = sum(len(f) for _, _, f in os.walk(blocks))
+        say(f"uncached.bin held by {holders}; M's node {m.addr()} has {n_blocks} files in "
+            f"{blocks}")
 
     def all_die():
         live = [n for n in ring if n.alive()]
         for n in live:
             n.kill()
         say(f"SIGKILL to every ring node: {', '.join(n.name for n in live)}; M's node is alone")
-        bound = fl.scaled(30)
+        # M's node is full: its write may fail as ENOSPC (the only node left
+        # refused the chunks) as well as EIO.
+        bad = ops_fail([("M: read of uncached.bin", lambda: len(fl.read_file(m.path(
+                            "uncached.bin"))), (errno.EIO,)),
+                        ("M: write+close of 1 MiB", lambda: fl.write_file(m.path(
+                            "after-ring.bin"), os.urandom(MiB)), (errno.EIO, errno.ENOSPC))])
+        check(not bad, "with the ring gone, M's uncached read and write fail within "
+              f"{BOUND:.0f} s", "; ".join(bad))
 
-        def write_close():
-            fl.write_file(m.path("after-ring.bin"), os.urandom(MiB))
+    def after(mnt):
+        check(mnt.alive(), f"{mnt.name}: the mount process is still alive",
+              f"{mnt.name}: the mount process exited with {mnt.proc.poll()}; "
+              f"log:\n{mnt.log_tail(15)}")
+        rc, how = mnt.unmount(timeout=fl.scaled(60), check_clean=False)
+        check(how == "fusermount3 -u", f"{mnt.name}: fusermount3 -u unmounted it and it "
+              f"exited {rc} by itself", f"{mnt.name}: unmount with the ring gone took "
+              f"{how} (exit {rc}); expected fusermount3 -u to end it")
 
-        def read_uncached():
-            return len(fl.read_file(m.path("uncached.bin")))
-
-        results = {}
-        for what, fn in (("write+close of 1 MiB", write_close),
-                         ("read of uncached.bin", read_uncached)):
-            kind, val, secs = fl.bounded(fn, bound + 5)
-            results[what] = (kind, val, secs)
-            if kind == "hung":
-                say(f"FAILED: {what}: still blocked after {secs:.0f} s")
-                break  # the thread holds the mount; the next one would block too
-            if kind == "ok":
-                say(f"FAILED: {what}: succeeded after {secs:.1f} s (returned {val})")
-            elif isinstance(val, OSError):
-                say(f"{what}: {fl.errname(val.errno)} after {secs:.1f} s")
-            else:
-                say(f"{what}: {type(val).__name__}: {val} after {secs:.1f} s")
-        bad = []
-        for what, (kind, val, secs) in results.items():
-            if kind == "hung":
-                bad.append(f"{what}: still blocked after {secs:.0f} s (expected EIO within "
-                           f"{bound:.0f} s)")
-            elif kind == "ok":
-                bad.append(f"{what}: succeeded (returned {val}) with every ring node dead; "
-                           "expected EIO")
-            elif not isinstance(val, OSError) or val.errno != errno.EIO:
-                got = fl.errname(val.errno) if isinstance(val, OSError) else repr(val)
-                bad.append(f"{what}: failed with {got}, expected EIO")
-            elif secs > bound:
-                bad.append(f"{what}: EIO only after {secs:.1f} s (bound {bound:.0f} s)")
-        if len(results) < 2:
-            bad.append("read of uncached.bin: not tried (the write still blocks the mount)")
-        check(not bad, "with the ring gone, write+close and an uncached read fail with EIO "
-              f"within {bound:.0f} s", "; ".join(bad))
-
-    def after():
-        check(m.alive(), "the mount process is still alive",
-              f"the mount process exited with {m.proc.poll()}; log:\n{m.log_tail(15)}")
-        rc, how = m.unmount(timeout=fl.scaled(60), check_clean=False)
-        check(how == "fusermount3 -u", f"fusermount3 -u unmounted it and it exited {rc} by "
-              "itself", f"unmount with the ring gone took {how} (exit {rc}); expected "
-              "fusermount3 -u to end it")
+    def alone():
+        ring2 = env.start_ring(2, prefix="r", first_host=11)
+        state["n"] = nm = env.mount(name="N", key="alice")
+        fl.write_file(nm.path("before.bin"), os.urandom(MiB), fsync=True)
+        say("ok: N wrote 1 MiB while its ring was up")
+        for n in ring2:
+            n.kill()
+        say(f"SIGKILL to {', '.join(n.name for n in ring2)}; N's node is alone")
+        bad = ops_fail([("N: write+close of 1 MiB", lambda: fl.write_file(nm.path(
+            "after-ring.bin"), os.urandom(MiB)), (errno.EIO,))])
+        check(not bad, f"N's write+close fails with EIO within {BOUND:.0f} s", "; ".join(bad))
 
     if c.run("one ring node dies during writes", one_dies):
         c.run("a file M has not read", uncached)
     c.run("every ring node dies", all_die)
-    c.run("the mount after the ring is gone", after)
+    c.run("M after the ring is gone", after, m)
+    if c.run("a new ring of 2 and mount N; the 2 die", alone):
+        c.run("N after its ring is gone", after, state["n"])
     c.finish()
 
 

@@ -34,8 +34,9 @@ failed; the test fails listing every failed section.
               before and after reopening.
   links       symlink/readlink (short, dangling, 1000 bytes), lstat says
               a link, reading through it; link(2) fails with EPERM.
-  attributes  chmod (files and a directory), chown (as root), utime with
-              set atime and mtime; statfs has non-zero block size and
+  attributes  chmod (files and a directory), chown (as root), utime sets
+              mtime (to the second; whether atime is kept is printed, as
+              fs/obj.h has no atime); statfs has non-zero block size and
               blocks.
   xattr       user.* set/get/list/replace/remove (ENODATA afterwards);
               user.coopfs.key of a 300 KiB file is 64 hex digits (or
@@ -453,8 +454,11 @@ def t_attrs(env, m):
     at, mt = 1_500_000_123, 1_400_000_456
     os.utime(p, (at, mt))
     st = os.stat(p)
-    check(int(st.st_mtime) == mt and int(st.st_atime) == at, "utime sets atime and mtime",
-          f"utime({at}, {mt}): stat says atime {int(st.st_atime)} mtime {int(st.st_mtime)}")
+    check(int(st.st_mtime) == mt, "utime sets mtime",
+          f"utime({at}, {mt}): stat says mtime {int(st.st_mtime)}")
+    # fs/obj.h keeps mtime and ctime only (no atime, by design): report, do not judge
+    say(f"info: atime after utime({at}, {mt}) reads {int(st.st_atime)} "
+        f"({'kept' if int(st.st_atime) == at else 'not kept'})")
     os.utime(p, ns=(at * 10**9 + 123_456_789, mt * 10**9 + 987_654_321))
     st = os.stat(p)
     say(f"info: mtime with nanoseconds kept as {st.st_mtime_ns} "

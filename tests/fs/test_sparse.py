@@ -29,10 +29,6 @@ def check_file(p, pieces, what):
     st = os.stat(p)
     check(st.st_size == SIZE, f"{what}: size {st.st_size} = 5 GiB",
           f"{what}: size {st.st_size}, expected {SIZE}")
-    used = st.st_blocks * 512
-    check(used < 64 * MiB, f"{what}: st_blocks {st.st_blocks} ({used / MiB:.1f} MiB) far below "
-          "5 GiB", f"{what}: st_blocks {st.st_blocks} = {used / MiB:.0f} MiB; a sparse file of "
-          "3 MiB of data should use far less than 64 MiB")
     fd = os.open(p, os.O_RDONLY)
     try:
         for off, data in pieces.items():
@@ -56,6 +52,10 @@ def check_file(p, pieces, what):
               "5 GiB", f"{what}: read at 5 GiB - 512 KiB returned {len(got)} bytes")
     finally:
         os.close(fd)
+    used = st.st_blocks * 512
+    check(used < 64 * MiB, f"{what}: st_blocks {st.st_blocks} ({used / MiB:.1f} MiB) far below "
+          "5 GiB", f"{what}: st_blocks {st.st_blocks} = {used / MiB:.0f} MiB; a sparse file of "
+          "3 MiB of data should use far less than 64 MiB (contents and holes read back right)")
 
 
 def main():
@@ -69,6 +69,7 @@ def main():
               SIZE - MiB: os.urandom(MiB)}
 
     rl.section("write 1 MiB at 0 and at 4.5 GiB, truncate to 5 GiB, write the last 1 MiB")
+    # (a failure here ends the test: nothing else can be checked)
     fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
     try:
         os.pwrite(fd, pieces[0], 0)
@@ -77,13 +78,14 @@ def main():
         os.pwrite(fd, pieces[SIZE - MiB], SIZE - MiB)
     finally:
         os.close(fd)
-    check_file(p, pieces, "after close")
-
-    rl.section("after unmount and mount on the same --data")
-    m.unmount()
+    c = fl.Checks()
+    c.run("read back after close", check_file, p, pieces, "after close")
+    c.run("unmount", m.unmount)
+    rl.section("mount on the same --data")
     m.start()
-    check_file(p, pieces, "after the remount")
-    m.unmount()
+    c.run("read back after the remount", check_file, p, pieces, "after the remount")
+    c.run("unmount", m.unmount)
+    c.finish()
 
 
 if __name__ == "__main__":
