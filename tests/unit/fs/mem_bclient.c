@@ -36,6 +36,8 @@ struct mem_store {
     unsigned copies;            /* protected by mu */
     uint32_t delay_ms;          /* protected by mu */
     uint64_t rng;               /* protected by mu */
+    bool hold;                  /* protected by mu */
+    unsigned queued;            /* protected by mu: over every client */
 };
 
 enum op_kind { OP_PUT, OP_GET, OP_ROOT_PUT };
@@ -131,6 +133,21 @@ void mem_store_set_delay(struct mem_store *s, uint32_t max_ms, uint64_t seed)
     s->delay_ms = max_ms;
     s->rng = seed ? seed : 1;
     pthread_mutex_unlock(&s->mu);
+}
+
+void mem_store_set_hold(struct mem_store *s, bool hold)
+{
+    pthread_mutex_lock(&s->mu);
+    s->hold = hold;
+    pthread_mutex_unlock(&s->mu);
+}
+
+unsigned mem_store_queued(struct mem_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    unsigned n = s->queued;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 void mem_store_get_stats(struct mem_store *s, struct mem_store_stats *out)
@@ -396,7 +413,16 @@ static void *worker(void *arg)
             pthread_cond_wait(&c->cv, &c->mu);
             continue;
         }
+        pthread_mutex_lock(&c->s->mu);
+        bool hold = c->s->hold;
+        pthread_mutex_unlock(&c->s->mu);
         uint64_t now = now_ms();
+        if (!c->stopping && hold) { /* nobody signals the release: look again soon */
+            struct timespec ts;
+            abs_time(&ts, 2);
+            pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+            continue;
+        }
         if (!c->stopping && op->due_ms > now) {
             struct timespec ts;
             abs_time(&ts, op->due_ms - now);
@@ -406,6 +432,9 @@ static void *worker(void *arg)
         c->queue = op->next;
         bool cancel = c->stopping;
         pthread_mutex_unlock(&c->mu);
+        pthread_mutex_lock(&c->s->mu);
+        c->s->queued--;
+        pthread_mutex_unlock(&c->s->mu);
         struct outcome o;
         run(c->s, op, cancel ? -ECANCELED : 0, &o);
         op->done(op->arg, &o.r); /* no lock held: the callback may take fs's */
@@ -449,13 +478,13 @@ static int submit(struct mem_bclient *c, struct op *op)
     op->next = *pp;
     *pp = op;
     c->inflight++;
-    unsigned n = c->inflight;
+    pthread_mutex_lock(&c->s->mu); /* lock order: c->mu, then s->mu */
+    c->s->queued++;
+    if (c->inflight > c->s->st.max_inflight)
+        c->s->st.max_inflight = c->inflight;
+    pthread_mutex_unlock(&c->s->mu);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    pthread_mutex_lock(&c->s->mu);
-    if (n > c->s->st.max_inflight)
-        c->s->st.max_inflight = n;
-    pthread_mutex_unlock(&c->s->mu);
     return 0;
 }
 

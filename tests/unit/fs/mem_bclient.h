@@ -38,6 +38,7 @@
  *   mem_store_set_copies(s, 1): puts report one copy.
  *   mem_store_set_delay(s, ms): each operation completes after a random
  *     0..ms milliseconds, so operations finish out of order.
+ *   mem_store_set_hold(s, true): nothing completes until released.
  */
 #ifndef COOPFS_TESTS_FS_MEM_BCLIENT_H
 #define COOPFS_TESTS_FS_MEM_BCLIENT_H
@@ -63,6 +64,12 @@ void mem_store_set_fail(struct mem_store *s, int status);
 void mem_store_set_copies(struct mem_store *s, unsigned copies);
 /* seed makes the delays reproducible. */
 void mem_store_set_delay(struct mem_store *s, uint32_t max_ms, uint64_t seed);
+
+/* While held, no operation completes (they stay queued, in order);
+ * releasing runs them. For forcing one interleaving deterministically. */
+void mem_store_set_hold(struct mem_store *s, bool hold);
+/* Operations queued and not yet run, over every client of s. */
+unsigned mem_store_queued(struct mem_store *s);
 
 struct mem_store_stats {
     uint64_t blocks, roots;        /* held now */
