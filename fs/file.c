@@ -159,7 +159,7 @@ static int chunk_fill(struct fs *f, struct fnode *n, size_t i)
                 return -EIO;
             }
             n->ch[i].st = CH_DIRTY;
-            n->ch[i].gen++;
+            n->ch[i].gen = ++n->gen_seq;
         }
         free(p);
     }
@@ -272,7 +272,6 @@ static void *worker(void *arg)
         if (rc == 0 && lease_sign(&f->cfg.key, &key, now, expiry, &l) < 0)
             rc = -EIO;
         if (rc == 0) {
-            fs_cache_put(f, &key, data, (size_t)len);
             pc->f = f;
             pc->j = j;
             pc->key = key;
@@ -423,7 +422,7 @@ ssize_t file_write(struct fs *f, struct fnode *n, const char *buf, size_t size, 
     }
     for (size_t i = first; i <= last; i++) {
         n->ch[i].st = CH_DIRTY; /* a running store of it is not taken */
-        n->ch[i].gen++;
+        n->ch[i].gen = ++n->gen_seq;
     }
     if (end > n->size)
         n->size = end;
@@ -468,7 +467,7 @@ int file_truncate(struct fs *f, struct fnode *n, uint64_t size)
                                          fs_key_is_hole(&n->ch[keep - 1].key)
                                      ? CH_KEY
                                      : CH_DIRTY;
-            n->ch[keep - 1].gen++;
+            n->ch[keep - 1].gen = ++n->gen_seq;
         }
     } else if ((rc = chunks_reserve(n, nchunks(size))) < 0) {
         return rc;
@@ -476,7 +475,7 @@ int file_truncate(struct fs *f, struct fnode *n, uint64_t size)
         size_t i = (size_t)(edge / FS_CHUNK);
         if (n->ch[i].st != CH_KEY) {
             n->ch[i].st = CH_DIRTY;
-            n->ch[i].gen++;
+            n->ch[i].gen = ++n->gen_seq;
         }
     }
     n->size = size;

@@ -74,7 +74,8 @@ enum chunk_state {
 struct chunk {
     struct id key;
     uint8_t st;
-    uint32_t gen; /* bumped on every write, so a store that raced a write is not taken */
+    uint32_t gen; /* from fnode.gen_seq on every change, so a store that raced a
+                     write or a truncate is not taken: never reused within a file */
 };
 
 struct fnode {
@@ -100,6 +101,7 @@ struct fnode {
     int spool;            /* -1: none */
     unsigned busy;        /* stores running */
     uint32_t wgen;        /* bumped on every write or truncate */
+    uint32_t gen_seq;     /* the last chunk generation given out */
     uint32_t last_read_chunk;
     int werr;             /* a background store failed: the next flush returns it */
     bool content_dirty;   /* written since the last flush */
@@ -138,6 +140,7 @@ struct fs {
     pthread_cond_t pub_cv;
     unsigned sync_waiters;
     struct blist pend; /* blocks of the last snapshots not stored yet */
+    int lockfd;  /* flock of DATA/fs/lock: one mount per data directory */
     /* journal */
     int jfd;
     uint64_t jseq;

@@ -69,6 +69,7 @@ int fs_open(const struct fs_config *cfg, const struct bclient *bc, struct fs **o
         f->cfg.min_copies = 1;
     f->bc = *bc;
     f->jfd = -1;
+    f->lockfd = -1;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
     pthread_cond_init(&f->pub_cv, NULL);
@@ -98,8 +99,9 @@ int fs_open(const struct fs_config *cfg, const struct bclient *bc, struct fs **o
             rc = -EBUSY;
             if (fd >= 0)
                 close(fd);
+        } else {
+            f->lockfd = fd; /* held until fs_close */
         }
-        /* the lock is held until the process exits */
     }
     if (rc == 0) {
         clean_spool(spool);
@@ -152,6 +154,8 @@ void fs_close(struct fs *f)
     free_all(f);
     blist_clear(&f->pend);
     journal_close(f);
+    if (f->lockfd >= 0)
+        close(f->lockfd);
     fs_cache_free(f->cache);
     fs_inode_clear(&f->head_root);
     pthread_mutex_destroy(&f->mu);
