@@ -361,32 +361,6 @@ void nap_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
-/* Copies DATA/fs/journal of from into a fresh data dir: the durable state
- * a restarted machine finds. (The restart is emulated this way because a
- * second fs_open of one data dir fails in this process: see
- * test_reopen_same_dir.) */
-void copy_journal(struct world *w, const char *from, char *to, size_t tolen)
-{
-    snprintf(to, tolen, "%s/m%u", w->dir, w->nmounts++);
-    char src[256], dst[256];
-    assert_int_equal(mkdir(to, 0700), 0);
-    snprintf(dst, sizeof(dst), "%s/fs", to);
-    assert_int_equal(mkdir(dst, 0700), 0);
-    snprintf(src, sizeof(src), "%s/fs/journal", from);
-    snprintf(dst, sizeof(dst), "%s/fs/journal", to);
-    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-    assert_non_null(in);
-    assert_non_null(out);
-    char buf[65536];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof(buf), in)) > 0)
-        assert_int_equal(fwrite(buf, 1, k, out), k);
-    fclose(in);
-    assert_int_equal(fflush(out), 0);
-    assert_int_equal(fsync(fileno(out)), 0);
-    fclose(out);
-}
-
 /* Polls fs_version(f) until it reaches v, up to limit_ms. */
 bool wait_version(struct fs *f, uint64_t v, unsigned limit_ms)
 {

@@ -92,8 +92,5 @@ uint64_t elapsed_ms(uint64_t t0);
 void nap_ms(unsigned ms);
 /* Polls fs_version(f) until it reaches v, up to limit_ms. */
 bool wait_version(struct fs *f, uint64_t v, unsigned limit_ms);
-/* Copies DATA/fs/journal of data dir from into a fresh data dir (to): the
- * durable state a restarted machine finds. */
-void copy_journal(struct world *w, const char *from, char *to, size_t tolen);
 
 #endif

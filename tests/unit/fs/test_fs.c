@@ -184,14 +184,14 @@ static bool wait_queued(struct mem_store *st, unsigned n, unsigned limit_ms)
     return true;
 }
 
-/* FAILS at the time of writing (fs/file.c; reported to the lead). A
- * truncate drops a chunk whose write-behind store is running
- * (file_truncate: n->nch = keep, the job is left alone); a later write
- * past the end grows the table again and chunks_reserve zeroes the new
- * entries, gen included, so the chunk's gen starts over and equals the
- * gen of the stale job. When flush stores the chunk anew, the stale store
- * finishes first and job_done takes its key (state BUSY, same gen): the
- * file gets the old, truncated-away bytes back and loses the new write.
+/* Regression test (fs/file.c, fixed in 711fa7c by generations that are
+ * never reused). Before the fix: a truncate dropped a chunk whose write-behind store is running
+ * (file_truncate: n->nch = keep, the job left alone); a later write past
+ * the end grew the table again and chunks_reserve zeroed the new entries,
+ * gen included, so the chunk's gen started over and equalled the gen of
+ * the stale job. When flush stored the chunk anew, the stale store
+ * finished first and job_done took its key (state BUSY, same gen): the
+ * file got the old, truncated-away bytes back and lost the new write.
  * The fake holds every store until both are queued, so the order is
  * certain (test_truncate hit it by chance before flushing first). */
 static void test_truncate_regrow_race(void **state)
@@ -316,11 +316,9 @@ static void test_publish(void **state)
     mount_close(&m);
 }
 
-/* FAILS at the time of writing: fs/mount.c fs_open takes flock() on
- * DATA/fs/lock with a descriptor it never closes ("held until the process
- * exits"), and fs_close does not release it, so a second fs_open of the
- * same data dir in one process fails with -EBUSY (and every open leaks a
- * descriptor). Reported to the lead. */
+/* Regression test (fs/mount.c, fixed in 711fa7c): fs_open took flock()
+ * on DATA/fs/lock with a descriptor fs_close never closed, so a second
+ * fs_open of one data dir in a process failed with -EBUSY. */
 static void test_reopen_same_dir(void **state)
 {
     struct world *w = *state;
@@ -377,8 +375,8 @@ static void test_crash_recovery(void **state)
     assert_int_equal(mem_store_root_version(w->st, &rk), 0);
     mem_store_set_fail(w->st, 0);
 
-    char dir[128];
-    copy_journal(w, m.dir, dir, sizeof(dir));
+    char dir[128]; /* the machine restarts: the same data dir */
+    snprintf(dir, sizeof(dir), "%s", m.dir);
     mount_open(w, &m, &(struct mopts){ .dir = dir });
     check_text(m.f, "small", "survives the crash"); /* replayed before any publish */
     assert_int_equal(fs_sync(m.f, SYNC_MS), 0);
@@ -419,7 +417,7 @@ static void test_recover_changes(void **state)
     mem_store_set_fail(w->st, 0);
 
     char dir[128], jp[256];
-    copy_journal(w, m.dir, dir, sizeof(dir));
+    snprintf(dir, sizeof(dir), "%s", m.dir);
     snprintf(jp, sizeof(jp), "%s/fs/journal", dir);
     FILE *j = fopen(jp, "ab");
     assert_non_null(j);
@@ -631,6 +629,82 @@ static void test_two_writers(void **state)
 }
 
 
+
+static size_t kids_of(struct fs *f, const char *path)
+{
+    pthread_mutex_lock(&f->mu);
+    struct fnode *d = path_walk(f, path, NULL, NULL);
+    assert_non_null(d);
+    assert_int_equal(dir_load(f, d), 0);
+    size_t n = d->nkids;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* A directory whose stream is stored as blocks (> FS_INLINE_MAX), then
+ * changed by two writers at once (a merge of stored streams) while a
+ * follower watches. */
+static void test_large_dir(void **state)
+{
+    struct world *w = *state;
+    struct mount a, b, r;
+    mount_open(w, &a, &(struct mopts){ .tag = "A", .publish_ms = 60000 });
+    struct fnode *d = NULL;
+    assert_int_equal(do_make(a.f, "big", FS_T_DIR, &d), 0);
+    enum { N = 120 };
+    for (unsigned i = 0; i < N; i++) {
+        char name[96];
+        snprintf(name, sizeof(name), "big/sub-%03u-with-a-long-name-to-grow-the-stream", i);
+        assert_int_equal(do_make(a.f, name, FS_T_DIR, &d), 0);
+    }
+    put_text(a.f, "big/file", "in a big directory");
+    assert_int_equal(fs_sync(a.f, SYNC_MS), 0);
+    pthread_mutex_lock(&a.f->mu);
+    d = path_walk(a.f, "big", NULL, NULL);
+    assert_non_null(d);
+    assert_int_equal(d->a.ref, FS_REF_KEY);
+    pthread_mutex_unlock(&a.f->mu);
+
+    mount_open(w, &r, &(struct mopts){ .ro = true });
+    assert_int_equal(kids_of(r.f, "big"), N + 1);
+    check_text(r.f, "big/file", "in a big directory");
+    mount_open(w, &b, &(struct mopts){ .tag = "B", .publish_ms = 60000 });
+    put_text(a.f, "big/from-a", "A");
+    put_text(b.f, "big/from-b", "B");
+    assert_int_equal(xunlink(b.f, "big/file"), 0);
+    struct syncer sa = { a.f, -1 }, sb = { b.f, -1 };
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, sync_thread, &sa), 0);
+    assert_int_equal(pthread_create(&tb, NULL, sync_thread, &sb), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(sa.rc, 0);
+    assert_int_equal(sb.rc, 0);
+    uint64_t v = fs_version(a.f) > fs_version(b.f) ? fs_version(a.f) : fs_version(b.f);
+    assert_int_equal(v, 3);
+    if (!wait_version(r.f, v, 10000))
+        fail_msg("the follower stayed at v%llu", (unsigned long long)fs_version(r.f));
+    check_text(r.f, "big/from-a", "A");
+    check_text(r.f, "big/from-b", "B");
+    assert_false(exists(r.f, "big/file"));
+    assert_int_equal(kids_of(r.f, "big"), N + 2);
+    mount_close(&a);
+    mount_close(&b);
+    mount_close(&r);
+}
+
+/* The ring is gone when a mount starts: fs_open fails, in bounded time. */
+static void test_open_ring_gone(void **state)
+{
+    struct world *w = *state;
+    struct mount m;
+    mem_store_set_fail(w->st, -ETIMEDOUT);
+    uint64_t t0 = fs_now_ms();
+    assert_true(mount_try(w, &m, &(struct mopts){ 0 }) < 0);
+    assert_true(elapsed_ms(t0) < 10000);
+    mem_store_set_fail(w->st, 0);
+}
+
 static void test_follow(void **state)
 {
     struct world *w = *state;
@@ -723,6 +797,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ring_gone, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(test_min_copies, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(test_two_writers, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(test_large_dir, world_setup, world_teardown),
+        cmocka_unit_test_setup_teardown(test_open_ring_gone, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(test_follow, world_setup, world_teardown),
         cmocka_unit_test_setup_teardown(test_snapshots, world_setup, world_teardown),
     };
