@@ -543,6 +543,10 @@ static int publish_once(struct fs *f)
         f->version = version;
         if (f->pub_seq < target)
             f->pub_seq = target;
+        /* What changed meanwhile gathers for a whole window again, so a
+         * steady stream of changes makes one root per publish_ms. */
+        if (f->pub_seq != f->change_seq)
+            f->first_dirty_ms = fs_now_ms();
         f->pub_err = 0;
         journal_published(f, jend);
         if (ns.n) {
