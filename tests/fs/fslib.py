@@ -517,13 +517,49 @@ def _watchdog(budget):
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+extra_logs = []  # more log files to scan for sanitizer reports (daemonized mounts)
+
+
+def check_sanitizer_logs():
+    """No mount or node wrote a sanitizer report (UBSan's "runtime error"
+    does not stop the process, and an ASan report of a mount that may exit
+    1 anyway would go unnoticed)."""
+    logs = [(m.name, m.log_path) for m in _mounts]
+    logs += [(n.name, n.log_path) for c in rl._clusters for n in c.nodes]
+    logs += [(os.path.basename(p), p) for p in extra_logs]
+    bad = []
+    for name, path in logs:
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        bad += [f"{name}: {x.strip()[:300]}" for x in text.splitlines()
+                if "runtime error:" in x or "Sanitizer" in x]
+    check(not bad, f"no sanitizer reports in {len(logs)} logs",
+          "sanitizer reports:\n    " + "\n    ".join(bad[:10]))
+
+
 def run(main, budget):
-    """ringlib.run(main), with a watchdog of budget seconds (scaled for
-    sanitizer builds) and the mounts' logs printed on failure."""
+    """ringlib.run(main), then a scan of every log for sanitizer reports;
+    with a watchdog of budget seconds (scaled for sanitizer builds, at most
+    560) and the mounts' logs printed on failure."""
     rl.dump_logs = _dump_logs
     t = threading.Thread(target=_watchdog, args=(min(scaled(budget), 560),), daemon=True)
     t.start()
-    rl.run(main)
+
+    def main_then_logs():
+        try:
+            main()
+        except Failure:
+            try:
+                check_sanitizer_logs()
+            except Failure as e:
+                say(f"also: {e}")
+            raise
+        check_sanitizer_logs()
+
+    rl.run(main_then_logs)
 
 
 def bounded(fn, timeout):

@@ -140,6 +140,7 @@ def one_mount(env, label, argv, mnt, data, log, read_back=None):
     """Runs argv (a mount(8) command), checks the mount, writes and reads a
     file, reads read_back (name, bytes) if given, then `umount`."""
     os.makedirs(mnt, exist_ok=True)
+    fl.extra_logs += [log, log + ".mount"]
     procenv = dict(env.proc_env, COOPFS=rl.COOPFS)
 
     def cleanup():

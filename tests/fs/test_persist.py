@@ -13,13 +13,20 @@ A ring of 4 `coopfs node` processes on 127.0.45.x and `coopfs mount -f
   from ring   a mount with the same key and a new, empty --data shows the
               same tree (poll, bounded): the data is on the ring, not only
               in the first mount's directory.
+  fsync       a file written and fsync'd shows at once on a mount with
+              the same key and an empty --data started after the fsync.
+  SIGTERM     files written (and closed) just before SIGTERM to the
+              mount, which must unmount and exit 0, show at once on a
+              mount with an empty --data; the mount is started again.
   crash       hist.txt is written ("old"), fsync'd (which waits for the
               publish) and a few seconds pass; then hist.txt is rewritten
               ("new") and crash.bin (random bytes) is written and closed,
               and at once the mount process gets SIGKILL (journaled,
               perhaps not published); fusermount3 -uz; a mount on the same
               --data shows hist.txt "new" and crash.bin identical, and
-              the first tree unchanged.
+              the first tree unchanged; within a bound a mount with an
+              empty --data shows them too (the replayed journal is
+              published).
   snapshots   .snapshots/ lists v1, v2, ... (at least 2), each a
               directory; some version holds hist.txt with "old"; within a
               bound the newest version equals the live tree (types, sizes,
@@ -101,6 +108,54 @@ def main():
             f"after {secs:.1f} s")
         m2.unmount()
 
+    def fresh_mount_sees(name, files, what, poll=0):
+        """A mount with the same key and an empty --data must show files
+        ({name: bytes}) at once (poll=0) or within poll seconds."""
+        m3 = env.mount(name=name, key="alice")
+        last = {}
+
+        def there():
+            for rel, want in files.items():
+                try:
+                    got = fl.read_file(m3.path(rel))
+                except FileNotFoundError:
+                    last["why"] = f"{rel} missing"
+                    return False, last["why"]
+                if got != want:
+                    last["why"] = f"{rel}: {len(got)} bytes, not the {len(want)} written"
+                    return False, last["why"]
+            return True, None
+
+        if poll:
+            secs, _ = fl.wait_until(there, poll, f"{what}: a mount with an empty --data shows "
+                                    f"{len(files)} files", 0.5)
+            say(f"ok: {what}: a mount with an empty --data shows all {len(files)} files after "
+                f"{secs:.1f} s")
+        else:
+            ok, _ = there()
+            check(ok, f"{what}: a mount with an empty --data shows all {len(files)} files at "
+                  "once", f"{what}: a mount with an empty --data, ready after, does not show "
+                  f"them: {last.get('why')}")
+        m3.unmount()
+
+    def fsync_publishes():
+        data = os.urandom(100_000)
+        with open(m.path("fsynced.bin"), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        fresh_mount_sees("after-fsync", {"fsynced.bin": data}, "right after fsync")
+
+    def sigterm_publishes():
+        files = {f"burst/{i:03d}": os.urandom(rng.choice([10, 5000, 300_000]))
+                 for i in range(fl.size_for(30, 12))}
+        os.mkdir(m.path("burst"))
+        for rel, d in files.items():
+            fl.write_file(m.path(rel), d)
+        m.stop(signal.SIGTERM)
+        fresh_mount_sees("after-sigterm", files, "after SIGTERM right after the writes")
+        m.start()
+
     def crash():
         fl.write_file(m.path("hist.txt"), b"old", fsync=True)
         time.sleep(2)  # lets the publish of "old" be its own version
@@ -125,6 +180,9 @@ def main():
         got = fl.tree_digest(m.path("tree"))
         diffs = fl.diff_digests(want, got, ("source", "after crash"))
         check(not diffs, "the first tree is unchanged", f"after the crash: {diffs[:8]}")
+        fresh_mount_sees("after-crash", {"crash.bin": state["crash"], "hist.txt": b"new"},
+                         "the journal replayed after the crash is published",
+                         poll=fl.scaled(15))
 
     def snapshots():
         vers, other = snapshot_versions(m)
@@ -167,6 +225,8 @@ def main():
 
     if c.run("remount on the same --data", remount):
         c.run("a mount with a new --data reads the tree from the ring", from_ring)
+        c.run("fsync waits for the publish", fsync_publishes)
+        c.run("SIGTERM publishes what is pending", sigterm_publishes)
         if c.run("SIGKILL of the mount right after close", crash):
             c.run(".snapshots", snapshots)
     if m.alive():

@@ -20,10 +20,11 @@ failed; the test fails listing every failed section.
               along never sees it missing or half-written), across
               directories, a directory (with its contents) and into
               another directory, an open file (writes through the fd land
-              in the renamed file), onto itself; ENOTEMPTY (onto a
-              non-empty directory), EISDIR (a file onto a directory),
-              ENOTDIR (a directory onto a file), EINVAL (a directory into
-              itself), ENOENT (a missing source).
+              in the renamed file), an fd open on the target before a
+              rename over it (it still reads the old file), onto itself;
+              ENOTEMPTY (onto a non-empty directory), EISDIR (a file onto
+              a directory), ENOTDIR (a directory onto a file), EINVAL (a
+              directory into itself), ENOENT (a missing source).
   unlink      a file unlinked while open: fstat says nlink 0, reads and
               writes through the fd still work, the name is gone and no
               .fuse_hidden file shows.
@@ -34,8 +35,9 @@ failed; the test fails listing every failed section.
               before and after reopening.
   links       symlink/readlink (short, dangling, 1000 bytes), lstat says
               a link, reading through it; link(2) fails with EPERM.
-  attributes  chmod (files and a directory), chown (as root), utime sets
-              mtime (to the second; whether atime is kept is printed, as
+  attributes  chmod (files and a directory; it moves ctime, not mtime),
+              chown (as root), a write moves mtime, utime sets mtime (to
+              the second; whether atime is kept is printed, as
               fs/obj.h has no atime); statfs has non-zero block size and
               blocks.
   xattr       user.* set/get/list/replace/remove (ENODATA afterwards);
@@ -46,7 +48,10 @@ failed; the test fails listing every failed section.
   dirs        mkdir/rmdir with EEXIST, ENOENT, ENOTDIR, EISDIR (unlink of
               a directory), ENOTEMPTY; readdir of 2,000 entries returns
               exactly those names.
-  unmount     fusermount3 -u ends the mount and coopfs mount exits 0.
+  remount     fusermount3 -u ends the mount and coopfs mount exits 0; a
+              mount on the same --data shows every entry identical (type,
+              mode, size, SHA-256, mtimes of files, links and directories,
+              owner, user.* xattrs).
 
 Environment: see fslib.py and ringlib.py.
 """
@@ -236,6 +241,20 @@ def t_rename(env, m):
     check(fl.read_file(target) == versions[-1] and not os.path.exists(P("tmp1")),
           "the target holds the last version, the sources are gone",
           "after the renames the target does not hold the last version or a source remains")
+
+    # an fd open on the target before a rename over it still reads the old file
+    fl.write_file(P("victim"), b"old victim")
+    fd = os.open(P("victim"), os.O_RDONLY)
+    try:
+        fl.write_file(P("replacement"), b"new one")
+        os.rename(P("replacement"), P("victim"))
+        got = os.pread(fd, 100, 0)
+    finally:
+        os.close(fd)
+    check(got == b"old victim" and fl.read_file(P("victim")) == b"new one",
+          "an fd opened on the target before the rename still reads the old file",
+          f"after rename over an open file: the old fd reads {got!r}, the name reads "
+          f"{fl.read_file(P('victim'))!r}")
 
     # across directories
     fl.write_file(P("d1", "x"), b"cross")
@@ -469,6 +488,20 @@ def t_attrs(env, m):
     st = os.stat(p)
     check(abs(st.st_mtime - before) < 60, "utime(NULL) sets now",
           f"utime(NULL): mtime {st.st_mtime}, now {before}")
+    os.utime(p, (1_000_000_000, 1_000_000_000))
+    st0 = os.stat(p)
+    time.sleep(1.1)
+    os.chmod(p, 0o600)
+    st1 = os.stat(p)
+    check(st1.st_ctime > st0.st_ctime and int(st1.st_mtime) == 1_000_000_000,
+          "chmod moves ctime, not mtime", f"chmod: ctime {st0.st_ctime} -> {st1.st_ctime}, "
+          f"mtime {st1.st_mtime} (expected 1000000000)")
+    before = time.time()
+    with open(p, "r+b") as f:
+        f.write(b"X")
+    st2 = os.stat(p)
+    check(st2.st_mtime >= before - 2, "a write moves mtime to now",
+          f"after a write mtime is {st2.st_mtime}, the write was at {before:.0f}")
     sv = os.statvfs(m.mountpoint)
     check(sv.f_bsize > 0 and sv.f_blocks > 0 and sv.f_namemax > 0,
           f"statfs: bsize {sv.f_bsize}, blocks {sv.f_blocks}, bfree {sv.f_bfree}, "
@@ -571,6 +604,41 @@ def t_dirs(env, m, n_entries):
           f"after unlinking half: {len(got)} names, expected {len(want)}")
 
 
+# ---------------------------------------------------------------- remount
+
+
+def rich_digest(top):
+    """tree_digest plus owner, group, directory mtimes and user.* xattrs."""
+    out = {}
+    for rel, v in fl.tree_digest(top).items():
+        p = os.path.join(top, rel)
+        st = os.lstat(p)
+        xa = ()
+        if not stat.S_ISLNK(st.st_mode):
+            xa = tuple(sorted((n, os.getxattr(p, n)) for n in os.listxattr(p)
+                              if n.startswith("user.") and not n.startswith("user.coopfs.")))
+        out[rel] = v + (st.st_uid, st.st_gid, int(st.st_mtime), xa)
+    return out
+
+
+def t_remount(env, m, state):
+    before = rich_digest(m.mountpoint)
+    say(f"{len(before)} entries before the unmount")
+    m.unmount()
+    state["unmounted"] = True
+    m.start()
+    state["unmounted"] = False
+    after = rich_digest(m.mountpoint)
+    diffs = []
+    for k in sorted(set(before) | set(after)):
+        if before.get(k) != after.get(k):
+            diffs.append(f"{k}: before {str(before.get(k))[:160]} / after "
+                         f"{str(after.get(k))[:160]}")
+    check(not diffs, f"after unmount and mount on the same --data all {len(before)} entries "
+          "are identical (type, mode, size, SHA-256, mtime, owner, user.* xattrs)",
+          f"{len(diffs)} entries differ after the remount: {diffs[:6]}")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -593,7 +661,10 @@ def main():
     c.run("chmod, chown, utimens, statfs", t_attrs, env, m)
     c.run("xattrs", t_xattr, env, m)
     c.run("mkdir, rmdir, readdir of 2,000 entries", t_dirs, env, m, 2000)
-    c.run("unmount", m.unmount)
+    state = {"unmounted": False}
+    c.run("everything survives unmount and mount on the same --data", t_remount, env, m, state)
+    if not state["unmounted"]:
+        c.run("unmount", m.unmount)
     c.finish()
 
 
