@@ -30,6 +30,8 @@ if ! command -v glusterd >/dev/null 2>&1 || ! command -v gluster >/dev/null 2>&1
     echo "fs.sh: GlusterFS is not installed: its column will be skipped" \
          "(to include it: apt-get install glusterfs-server glusterfs-client)" >&2
 fi
+keep=0
+for a in "$@"; do [ "$a" = --keep ] && keep=1; done
 tmp=$(mktemp -d /var/tmp/coopfs-fs-XXXXXX)
 pid=
 
@@ -50,7 +52,11 @@ sweep() {
             case $sock in /var/run/gluster/*.socket | /run/gluster/*.socket) rm -f "$sock" ;; esac
         fi
     done
-    rm -rf --one-file-system "$tmp"
+    if [ "$keep" = 1 ]; then
+        echo "fs.sh: kept $tmp" >&2
+    else
+        rm -rf --one-file-system "$tmp"
+    fi
 }
 
 on_signal() {

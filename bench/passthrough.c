@@ -8,11 +8,13 @@
  * Every path is resolved relative to SOURCE_DIR with the *at() calls on a
  * directory descriptor opened before mounting, so the file system works
  * whatever the daemon's working directory is. Open files keep their
- * descriptor in fi->fh. Caching is left to the command line: -o
- * kernel_cache, attr_timeout=, entry_timeout=, negative_timeout=,
- * writeback_cache and max_write= are libfuse's own options, so the bench
- * can give this file system the same kernel caching as the one it is set
- * against. Shaped after libfuse's example/passthrough.c. */
+ * descriptor in fi->fh. Extended attributes are passed through.
+ * READDIRPLUS is asked for on every listing and answered with each
+ * entry's attributes; writes and readahead go up to 1 MiB. The rest of the caching is left to the command line (-o
+ * kernel_cache, attr_timeout=, entry_timeout=, negative_timeout=, libfuse's
+ * own options), so the bench can give this file system the same kernel
+ * caching as the one it is set against. Shaped after libfuse's
+ * example/passthrough.c. */
 #define FUSE_USE_VERSION 31
 
 #include <fuse.h>
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +31,12 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 struct pt {
-	int root; /* O_PATH descriptor of SOURCE_DIR, set before fuse_main */
+	int root;            /* descriptor of SOURCE_DIR, set before fuse_main */
+	char src[PATH_MAX];  /* its absolute path, for the calls with no *at() form */
 };
 
 static struct pt *pt_get(void)
@@ -47,9 +52,24 @@ static const char *pt_rel(const char *path)
 	return *path ? path : ".";
 }
 
+/* SOURCE_DIR + path in buf; -ENAMETOOLONG when it does not fit. */
+static int pt_full(const char *path, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s%s", pt_get()->src, path);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 static void *pt_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	(void)conn;
+	/* The connection as coopfs's mount asks for it (fs/fuse_ops.c
+	 * op_init), which libfuse's high-level API takes no options for:
+	 * READDIRPLUS on every listing, 1 MiB writes and readahead. */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	conn->max_write = 1u << 20;
+	conn->max_readahead = 1u << 20;
 	/* st_ino from the source file system, so `ls -i` and hard links
 	 * look the same through the mount; fi->fh is always set, so the
 	 * path of an open file is never needed. */
@@ -109,10 +129,10 @@ static int pt_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	DIR *d = (DIR *)(uintptr_t)fi->fh;
+	bool plus = flags & FUSE_READDIR_PLUS;
 	struct dirent *e;
 
 	(void)path;
-	(void)flags;
 	/* Offsets are telldir() cookies, so a listing larger than one reply
 	 * resumes where the kernel stopped instead of being read whole. */
 	if (off != 0)
@@ -121,13 +141,19 @@ static int pt_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 		rewinddir(d);
 	errno = 0;
 	while ((e = readdir(d)) != NULL) {
+		enum fuse_fill_dir_flags ff = 0;
 		struct stat st;
 
 		memset(&st, 0, sizeof(st));
 		st.st_ino = e->d_ino;
 		st.st_mode = (mode_t)DTTOIF(e->d_type);
-		if (fill(buf, e->d_name, &st, telldir(d), 0))
+		/* READDIRPLUS: each entry's attributes go with its name, so
+		 * `ls -l` needs no lookup per entry. */
+		if (plus && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			ff = FUSE_FILL_DIR_PLUS;
+		if (fill(buf, e->d_name, &st, telldir(d), ff))
 			return 0;
+		errno = 0;
 	}
 	return errno ? -errno : 0;
 }
@@ -323,6 +349,55 @@ static int pt_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return r == -1 ? -errno : 0;
 }
 
+/* Extended attributes, as libfuse's example has them: ls -l asks for
+ * security.selinux and the ACLs of every entry, and a file system that
+ * answers (coopfs does) pays a round trip each time, where one that says
+ * ENOSYS once is never asked again. */
+static int pt_setxattr(const char *path, const char *name, const char *value, size_t size,
+		       int flags)
+{
+	char full[PATH_MAX];
+	int r = pt_full(path, full, sizeof(full));
+
+	if (r == 0 && lsetxattr(full, name, value, size, flags) == -1)
+		r = -errno;
+	return r;
+}
+
+static int pt_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	char full[PATH_MAX];
+	int r = pt_full(path, full, sizeof(full));
+	ssize_t n;
+
+	if (r < 0)
+		return r;
+	n = lgetxattr(full, name, value, size);
+	return n == -1 ? -errno : (int)n;
+}
+
+static int pt_listxattr(const char *path, char *list, size_t size)
+{
+	char full[PATH_MAX];
+	int r = pt_full(path, full, sizeof(full));
+	ssize_t n;
+
+	if (r < 0)
+		return r;
+	n = llistxattr(full, list, size);
+	return n == -1 ? -errno : (int)n;
+}
+
+static int pt_removexattr(const char *path, const char *name)
+{
+	char full[PATH_MAX];
+	int r = pt_full(path, full, sizeof(full));
+
+	if (r == 0 && lremovexattr(full, name) == -1)
+		r = -errno;
+	return r;
+}
+
 static const struct fuse_operations pt_ops = {
 	.init = pt_init,
 	.getattr = pt_getattr,
@@ -350,6 +425,10 @@ static const struct fuse_operations pt_ops = {
 	.flush = pt_flush,
 	.release = pt_release,
 	.fsync = pt_fsync,
+	.setxattr = pt_setxattr,
+	.getxattr = pt_getxattr,
+	.listxattr = pt_listxattr,
+	.removexattr = pt_removexattr,
 };
 
 int main(int argc, char *argv[])
@@ -361,7 +440,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "usage: %s SOURCE_DIR MOUNTPOINT [FUSE options]\n", argv[0]);
 		return 2;
 	}
-	pt.root = open(argv[1], O_RDONLY | O_DIRECTORY);
+	if (!realpath(argv[1], pt.src)) {
+		perror(argv[1]);
+		return 1;
+	}
+	pt.root = open(pt.src, O_RDONLY | O_DIRECTORY);
 	if (pt.root == -1) {
 		perror(argv[1]);
 		return 1;
