@@ -263,10 +263,13 @@ static int setup(void **state)
     return 0;
 }
 
+static void thaw(void);
+
 static int teardown(void **state)
 {
     struct fix *f = *state;
 
+    thaw();
     for (unsigned i = 0; i <= NNODES; i++)
         if (f->node[i])
             stop_node(f, i);
@@ -552,6 +555,8 @@ struct freeze {
     bool entered, released;
 };
 
+static struct freeze frozen = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, true};
+
 static void on_freeze(void *arg, const struct bs_result *r)
 {
     struct freeze *z = arg;
@@ -564,23 +569,39 @@ static void on_freeze(void *arg, const struct bs_result *r)
     pthread_mutex_unlock(&z->lock);
 }
 
+/* Blocks node i's loop thread inside a done callback, until thaw(). */
+static void freeze(struct fix *f, unsigned i)
+{
+    struct bclient bc = net_node_blocks(f->node[i]);
+
+    pthread_mutex_lock(&frozen.lock);
+    frozen.entered = frozen.released = false;
+    pthread_mutex_unlock(&frozen.lock);
+    assert_int_equal(bc.ops->get(bc.impl, STORE_CONTENT, &f->keys[0], on_freeze, &frozen), 0);
+    pthread_mutex_lock(&frozen.lock);
+    while (!frozen.entered)
+        pthread_cond_wait(&frozen.cond, &frozen.lock);
+    pthread_mutex_unlock(&frozen.lock);
+}
+
+/* Also what teardown calls, so a failed test does not hang in stop. */
+static void thaw(void)
+{
+    pthread_mutex_lock(&frozen.lock);
+    frozen.released = true;
+    pthread_cond_broadcast(&frozen.cond);
+    pthread_mutex_unlock(&frozen.lock);
+}
+
 static void test_stop_cancels(void **state)
 {
     struct fix *f = *state;
-    struct bclient a = net_node_blocks(f->node[0]);
-    struct freeze z = {.entered = false};
     struct batch b;
     unsigned started = 0;
 
     /* A fourth node joins the last one; then that one stops answering. */
     start_node(f, NNODES, &f->addr[0]);
-    pthread_mutex_init(&z.lock, NULL);
-    pthread_cond_init(&z.cond, NULL);
-    assert_int_equal(a.ops->get(a.impl, STORE_CONTENT, &f->keys[0], on_freeze, &z), 0);
-    pthread_mutex_lock(&z.lock);
-    while (!z.entered)
-        pthread_cond_wait(&z.cond, &z.lock);
-    pthread_mutex_unlock(&z.lock);
+    freeze(f, 0);
 
     /* Through the new node, operations that need the frozen one: gets of
      * keys nobody has (a holder that does not answer takes tries x
@@ -616,22 +637,44 @@ static void test_stop_cancels(void **state)
                   done - cancelled - ok);
     assert_int_equal(done, started);
     assert_true(cancelled > 0);
-
-    pthread_mutex_lock(&z.lock);
-    z.released = true;
-    pthread_cond_broadcast(&z.cond);
-    pthread_mutex_unlock(&z.lock);
+    thaw();
     batch_release(&b);
+}
+
+static void test_silent_peer(void **state)
+{
+    struct fix *f = *state;
+    struct lease l;
+    struct id key;
+    size_t len;
+    struct batch b;
+
+    /* A put through a node whose only peer is silent (not refusing: a
+     * crash without a reset, a partition) must end too. */
+    start_node(f, NNODES, &f->addr[0]);
+    freeze(f, 0);
+    struct bclient d = net_node_blocks(f->node[NNODES]);
+    uint8_t *bytes = make_block(&f->owner, 8, 8, 3000, &len, &key, &l);
+    uint64_t t0 = net_now_ms();
+    batch_init(&b);
+    assert_int_equal(d.ops->put(d.impl, bytes, len, &l, on_done, &b), 0);
+    free(bytes);
+    assert_true(batch_wait(&b, 1, WAIT_MS));
+    print_message("put with the only peer silent: status %d (%s), copies %u, %llu ms\n",
+                  b.ok ? 0 : b.last_status, b.ok ? "ok" : bs_strerror(b.last_status),
+                  b.ok ? b.copies_min : 0, (unsigned long long)(net_now_ms() - t0));
+    batch_release(&b);
+    stop_node(f, NNODES);
+    thaw();
 
     /* The last node, still with work of its own when it stops. */
+    struct bclient a = net_node_blocks(f->node[0]);
     batch_init(&b);
     for (unsigned i = 0; i < NBLOCKS; i++)
         assert_int_equal(a.ops->get(a.impl, STORE_CONTENT, &f->keys[i], on_done, &b), 0);
     stop_node(f, 0);
     assert_int_equal(b.done, NBLOCKS);
     batch_release(&b);
-    pthread_cond_destroy(&z.cond);
-    pthread_mutex_destroy(&z.lock);
 }
 
 static void test_start_fails(void **state)
@@ -655,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_holders_space),  cmocka_unit_test(test_start_fails),
         cmocka_unit_test(test_concurrent_puts), cmocka_unit_test(test_stop_one),
         cmocka_unit_test(test_last_node),      cmocka_unit_test(test_stop_cancels),
+        cmocka_unit_test(test_silent_peer),
     };
 
     nt_init();
