@@ -48,6 +48,15 @@ failed; the test fails listing every failed section.
   dirs        mkdir/rmdir with EEXIST, ENOENT, ENOTDIR, EISDIR (unlink of
               a directory), ENOTEMPTY; readdir of 2,000 entries returns
               exactly those names.
+  O_TRUNC     open(O_TRUNC) + close empties a file; rewriting a 10-byte
+              file with 3 bytes leaves only those 3.
+  open, mmap  O_EXCL on an existing file (EEXIST), ENOENT and ENOTDIR on
+              open; writes through a shared mmap (across a
+              chunk edge) reach the file; a 255-byte name works, 256 bytes
+              is ENAMETOOLONG; a name with space, comma, UTF-8, tab and a
+              control byte.
+  parallel    8 threads at once write, rename and unlink their own files
+              in one directory; it then holds exactly what is left.
   remount     fusermount3 -u ends the mount and coopfs mount exits 0; a
               mount on the same --data shows every entry identical (type,
               mode, size, SHA-256, mtimes of files, links and directories,
@@ -57,6 +66,7 @@ Environment: see fslib.py and ringlib.py.
 """
 
 import errno
+import mmap
 import os
 import random
 import re
@@ -604,6 +614,113 @@ def t_dirs(env, m, n_entries):
           f"after unlinking half: {len(got)} names, expected {len(want)}")
 
 
+# ---------------------------------------------------------------- open, mmap, names
+
+
+def t_open_mmap(env, m):
+    p = m.path("opens")
+    fl.write_file(p, b"0123456789")
+    fl.expect_errno(lambda: os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644),
+                    errno.EEXIST, "O_CREAT|O_EXCL of an existing file")
+    fl.expect_errno(lambda: os.open(m.path("no", "such"), os.O_RDONLY), errno.ENOENT,
+                    "open under a missing directory")
+    fl.expect_errno(lambda: os.open(m.path("opens", "x"), os.O_CREAT | os.O_WRONLY, 0o644),
+                    errno.ENOTDIR, "create under a file")
+
+    size = CHUNK + 5000
+    fl.write_file(p, bytes(size))
+    with open(p, "r+b") as f:
+        mm = mmap.mmap(f.fileno(), size)
+        mm[0:5] = b"HELLO"
+        mm[CHUNK - 2:CHUNK + 3] = b"EDGE!"
+        mm.flush()
+        mm.close()
+    got = fl.read_file(p)
+    want = bytearray(size)
+    want[0:5] = b"HELLO"
+    want[CHUNK - 2:CHUNK + 3] = b"EDGE!"
+    check(got == bytes(want), "writes through a shared mmap reach the file",
+          f"after writes through mmap the file differs (size {len(got)}; head {got[:5]!r})")
+    with open(p, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        ok = mm[CHUNK - 2:CHUNK + 3] == b"EDGE!"
+        mm.close()
+    check(ok, "a read-only mmap sees them", "a read-only mmap reads other bytes")
+
+    longest = "n" * 255
+    fl.write_file(m.path(longest), b"255")
+    check(fl.read_file(m.path(longest)) == b"255" and longest in os.listdir(m.mountpoint),
+          "a 255-byte name", "a file with a 255-byte name is not there")
+    fl.expect_errno(lambda: fl.write_file(m.path("n" * 256), b"x"), errno.ENAMETOOLONG,
+                    "a 256-byte name")
+    odd = "sp ace,ü\u00e9\t\x01-"
+    fl.write_file(m.path(odd), b"odd")
+    check(odd in os.listdir(m.mountpoint) and fl.read_file(m.path(odd)) == b"odd",
+          "a name with space, comma, UTF-8, tab and a control byte",
+          f"a file named {odd!r} is not listed or reads other bytes")
+
+
+def t_otrunc(env, m):
+    p = m.path("otrunc")
+    fl.write_file(p, b"0123456789")
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.close(fd)
+    got = fl.read_file(p)
+    check(os.stat(p).st_size == 0 and got == b"", "open(O_WRONLY|O_TRUNC) + close empties "
+          "the file", f"open(O_WRONLY|O_TRUNC) of a 10-byte file, then close: stat size "
+          f"{os.stat(p).st_size}, contents {got!r}; expected empty")
+    fl.write_file(p, b"0123456789")
+    fl.write_file(p, b"abc")  # open("wb") is O_WRONLY|O_CREAT|O_TRUNC
+    got = fl.read_file(p)
+    check(got == b"abc", "rewriting a file with open('wb') leaves only the new bytes",
+          f"writing b'abc' with open('wb') over b'0123456789' leaves {got!r}")
+
+
+def t_parallel(env, m, rng):
+    """8 threads at once, each writing, overwriting, renaming and removing
+    its own files in a shared directory."""
+    d = m.path("par")
+    os.mkdir(d)
+    seeds = [rng.getrandbits(32) for _ in range(8)]
+    results = {}
+    errors = []
+
+    def worker(w):
+        r = random.Random(seeds[w])
+        mine = {}
+        try:
+            for i in range(25):
+                name = f"w{w}-{i}"
+                data = r.randbytes(r.choice([0, 100, 70_000, 300_000]))
+                fl.write_file(os.path.join(d, name), data)
+                mine[name] = data
+                if i % 5 == 4:
+                    new = name + "-renamed"
+                    os.rename(os.path.join(d, name), os.path.join(d, new))
+                    mine[new] = mine.pop(name)
+                if i % 7 == 6:
+                    victim = sorted(mine)[0]
+                    os.unlink(os.path.join(d, victim))
+                    del mine[victim]
+            results[w] = mine
+        except OSError as e:
+            errors.append(f"worker {w}: {fl.errname(e.errno)} on {e.filename}")
+
+    ts = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(fl.scaled(120))
+    check(not any(t.is_alive() for t in ts) and not errors, "8 threads wrote, renamed and "
+          "removed their files at once", f"parallel workers: {errors or 'one is still blocked'}")
+    want = {k: v for mine in results.values() for k, v in mine.items()}
+    got = set(os.listdir(d))
+    bad = [k for k in want if k not in got or fl.read_file(os.path.join(d, k)) != want[k]]
+    check(got == set(want) and not bad, f"the directory holds exactly the {len(want)} files "
+          "left, each with its bytes", f"after the parallel work: missing or wrong {bad[:5]}, "
+          f"extra {sorted(got - set(want))[:5]}")
+
+
 # ---------------------------------------------------------------- remount
 
 
@@ -661,6 +778,9 @@ def main():
     c.run("chmod, chown, utimens, statfs", t_attrs, env, m)
     c.run("xattrs", t_xattr, env, m)
     c.run("mkdir, rmdir, readdir of 2,000 entries", t_dirs, env, m, 2000)
+    c.run("O_TRUNC", t_otrunc, env, m)
+    c.run("open flags, mmap, names", t_open_mmap, env, m)
+    c.run("8 threads at once", t_parallel, env, m, rng)
     state = {"unmounted": False}
     c.run("everything survives unmount and mount on the same --data", t_remount, env, m, state)
     if not state["unmounted"]:
