@@ -12,6 +12,12 @@ public key) and G (--follow with the path of alice.pub).
               same tree: every a/ and b/ file with its content, same.txt
               and exactly one same.txt.conflict-TAG, which between them
               hold "from A" and "from B".
+  more        from a common base, at once: A deletes de.txt while B edits
+              it, both create new.txt with different bytes, both make
+              files in shared/. Within a bound both mounts show the same
+              tree: shared/ holds both sides' files, new.txt and its
+              .conflict- copy hold both contents, and B's edit of de.txt
+              is kept (under de.txt or a .conflict- name): nothing lost.
   follow      F shows the converged tree (poll); A writes late.txt; F
               sees it within 20 s (poll); creating, writing, truncating,
               unlinking, renaming, mkdir, chmod and setxattr in F fail
@@ -139,6 +145,69 @@ def main():
         extra = [k for k in d if k not in contents and k not in ("a", "b", "same.txt", conf)]
         check(not extra, "nothing else in the tree", f"unexpected entries: {extra[:8]}")
 
+    def more_at_once():
+        fl.write_file(a.path("de.txt"), b"base de")
+        os.mkdir(a.path("shared"))
+        fl.write_file(a.path("shared", "base"), b"base", fsync=True)
+
+        def seen():
+            try:
+                return fl.read_file(b.path("de.txt")) == b"base de", "not yet"
+            except FileNotFoundError:
+                return False, "B has no de.txt yet"
+
+        fl.wait_until(seen, fl.scaled(20), "B sees A's de.txt", 0.3)
+        files = {"shared/base": b"base"}
+        for who in "ab":
+            for i in (1, 2):
+                files[f"shared/{who}{i}"] = rng.randbytes(rng.choice([10, 300_000]))
+        errors = []
+
+        def writer(m, who):
+            try:
+                if who == "a":
+                    os.unlink(m.path("de.txt"))
+                else:
+                    fl.write_file(m.path("de.txt"), b"edited by B")
+                fl.write_file(m.path("new.txt"), f"new from {who.upper()}".encode())
+                for i in (1, 2):
+                    fl.write_file(m.path("shared", f"{who}{i}"), files[f"shared/{who}{i}"])
+                fd = os.open(m.path("shared", f"{who}2"), os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
+            except OSError as e:
+                errors.append(f"{m.name}: {fl.errname(e.errno)} on {e.filename}")
+
+        ts = [threading.Thread(target=writer, args=(mnt, who), daemon=True)
+              for mnt, who in ((a, "a"), (b, "b"))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(fl.scaled(120))
+        check(not any(t.is_alive() for t in ts) and not errors, "A deleted de.txt while B "
+              "edited it; both created new.txt and files in shared/",
+              f"the writers: {errors or 'one is still blocked after 120 s'}")
+        sha = {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
+        h = lambda b_: hashlib.sha256(b_).hexdigest()  # noqa: E731
+
+        def group(d, name):
+            return sorted(d[k][3] for k in d if k == name or k.startswith(name + ".conflict-"))
+
+        def want(d):
+            bad = [k for k in files if k not in d or d[k][3] != sha[k]]
+            if bad:
+                return f"shared/ lacks or has other bytes in {bad}"
+            if group(d, "new.txt") != sorted([h(b"new from A"), h(b"new from B")]):
+                return f"new.txt and its conflict copies: {[k for k in d if 'new.txt' in k]}"
+            if h(b"edited by B") not in group(d, "de.txt"):
+                return f"B's edit of de.txt is gone (entries {[k for k in d if 'de.txt' in k]})"
+            return None
+
+        d = poll_same([a, b], want, fl.scaled(30), "A and B converge: shared/ merged, both "
+                      "new.txt kept, B's edit of the file A deleted kept")
+        say(f"info: de.txt entries {[k for k in d if 'de.txt' in k]}, new.txt entries "
+            f"{[k for k in d if 'new.txt' in k]}")
+
     def follower(name, pubkey, late, how):
         f = env.mount(name=name, follow=pubkey)
         poll_same([a, f], lambda d: None, fl.scaled(20), f"follower {name} ({how}) shows "
@@ -183,6 +252,8 @@ def main():
 
     if c.run("A writes, B reads", base):
         if c.run("A and B write at once", at_once):
+            c.run("delete/edit, create/create and one directory made twice, at once",
+                  more_at_once)
             c.run("follower by hex public key", follow)
             c.run("follower by the path of a .pub file", follow_pub_path)
     for m in (a, b):
