@@ -20,11 +20,12 @@ A ring of 4 `coopfs node` processes on 127.0.45.x and `coopfs mount -f
               mount with an empty --data; the mount is started again.
   crash       hist.txt is written ("old"), fsync'd (which waits for the
               publish) and a few seconds pass; then hist.txt is rewritten
-              ("new") and crash.bin (random bytes) is written and closed,
-              and at once the mount process gets SIGKILL (journaled,
+              ("new"), crash.bin (random bytes) is written and closed,
+              the directory tree/d1 is renamed, a file unlinked and one
+              chmod'ed, and at once the mount process gets SIGKILL (journaled,
               perhaps not published); fusermount3 -uz; a mount on the same
-              --data shows hist.txt "new" and crash.bin identical, and
-              the first tree unchanged; within a bound a mount with an
+              --data shows hist.txt "new", crash.bin identical, and the
+              tree with exactly those three changes; within a bound a mount with an
               empty --data shows them too (the replayed journal is
               published).
   snapshots   .snapshots/ lists v1, v2, ... (at least 2), each a
@@ -165,6 +166,22 @@ def main():
         fl.write_file(m.path("hist.txt"), b"new")
         state["crash"] = os.urandom(300_000)
         fl.write_file(m.path("crash.bin"), state["crash"])
+        # a directory rename, an unlink and a chmod in the same unpublished window
+        os.rename(m.path("tree", "d1"), m.path("tree", "d1-renamed"))
+        victim = sorted(k for k in want if k.startswith("d2/") and want[k][0] == "f")[0]
+        os.unlink(m.path("tree", victim))
+        chm = sorted(k for k in want if k.startswith("d3/") and want[k][0] == "f")[0]
+        os.chmod(m.path("tree", chm), 0o640)
+        expect = {}
+        for k, v in want.items():
+            if k == victim:
+                continue
+            if k == chm:
+                v = (v[0], 0o640) + v[2:]
+            if k == "d1" or k.startswith("d1/"):
+                k = "d1-renamed" + k[2:]
+            expect[k] = v
+        state["expect"] = expect
         m.kill()
         say("SIGKILL to the mount right after close")
         fl.lazy_unmount(m.mountpoint)
@@ -178,8 +195,10 @@ def main():
         got = fl.read_file(m.path("hist.txt"))
         check(got == b"new", "hist.txt holds the last content", f"hist.txt holds {got!r}")
         got = fl.tree_digest(m.path("tree"))
-        diffs = fl.diff_digests(want, got, ("source", "after crash"))
-        check(not diffs, "the first tree is unchanged", f"after the crash: {diffs[:8]}")
+        diffs = fl.diff_digests(state["expect"], got, ("expected", "after crash"))
+        check(not diffs, "the tree shows the rename of d1, the unlink and the chmod made "
+              "just before the SIGKILL, and nothing else changed",
+              f"after the crash: {len(diffs)} differences: {diffs[:8]}")
         fresh_mount_sees("after-crash", {"crash.bin": state["crash"], "hist.txt": b"new"},
                          "the journal replayed after the crash is published",
                          poll=fl.scaled(15))
