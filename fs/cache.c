@@ -308,7 +308,9 @@ static int decode(struct fs_cache *c, struct centry *e)
     return 0;
 }
 
-int fs_cache_get(struct fs *f, const struct id *key, uint8_t **out, size_t *len)
+/* Finds key's decoded payload, fetching it if needed: 0 with c->mu held
+ * and *out the entry, or an error (c->mu released). */
+static int get_locked(struct fs *f, const struct id *key, struct centry **out)
 {
     struct fs_cache *c = f->cache;
     int rc = 0;
@@ -345,19 +347,45 @@ int fs_cache_get(struct fs *f, const struct id *key, uint8_t **out, size_t *len)
             drop(c, e);
             break;
         }
-        *out = malloc(e->len ? e->len : 1);
-        if (!*out) {
-            rc = -ENOMEM;
-            break;
-        }
-        memcpy(*out, e->data, e->len);
-        *len = e->len;
         lru_front(c, e);
-        trim(c);
-        break;
+        *out = e;
+        return 0;
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+int fs_cache_get(struct fs *f, const struct id *key, uint8_t **out, size_t *len)
+{
+    struct centry *e;
+    int rc = get_locked(f, key, &e);
+    if (rc < 0)
+        return rc;
+    *out = malloc(e->len ? e->len : 1);
+    if (*out) {
+        memcpy(*out, e->data, e->len);
+        *len = e->len;
+    } else {
+        rc = -ENOMEM;
+    }
+    trim(f->cache);
+    pthread_mutex_unlock(&f->cache->mu);
+    return rc;
+}
+
+ssize_t fs_cache_read(struct fs *f, const struct id *key, size_t off, void *buf, size_t want)
+{
+    struct centry *e;
+    int rc = get_locked(f, key, &e);
+    if (rc < 0)
+        return rc;
+    size_t n = off < e->len ? e->len - off : 0;
+    if (n > want)
+        n = want;
+    memcpy(buf, e->data + off, n);
+    trim(f->cache);
+    pthread_mutex_unlock(&f->cache->mu);
+    return (ssize_t)n;
 }
 
 /* ---- synchronous calls ---- */

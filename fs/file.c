@@ -19,7 +19,7 @@
 
 #include "fs/fs_int.h"
 
-#define READ_AHEAD 8 /* chunks fetched ahead of a sequential reader */
+#define READ_AHEAD 16 /* chunks fetched ahead of a sequential reader (4 MiB) */
 
 struct fs_job {
     struct fs_job *next;
@@ -369,20 +369,11 @@ ssize_t file_read(struct fs *f, struct fnode *n, char *buf, size_t size, off_t o
             pthread_mutex_unlock(&f->mu);
             for (size_t k = 0; k < na; k++)
                 fs_cache_prefetch(f, &ahead[k]);
-            uint8_t *p = NULL;
-            size_t pl = 0;
-            rc = fs_cache_get(f, &key, &p, &pl);
-            if (rc < 0)
-                return done ? (ssize_t)done : rc;
-            if (co < pl) {
-                size_t m = pl - co < cl ? pl - co : cl;
-                memcpy(buf + done, p + co, m);
-                if (m < cl)
-                    memset(buf + done + m, 0, cl - m);
-            } else {
-                memset(buf + done, 0, cl);
-            }
-            free(p);
+            ssize_t m = fs_cache_read(f, &key, co, buf + done, cl);
+            if (m < 0)
+                return done ? (ssize_t)done : m;
+            if ((size_t)m < cl)
+                memset(buf + done + m, 0, cl - (size_t)m);
             pthread_mutex_lock(&f->mu);
         }
         done += cl;

@@ -27,6 +27,10 @@ void fs_cache_free(struct fs_cache *c);
 /* The decoded payload of content block key: a malloc'd copy in *out
  * (*len bytes), fetched through bc when not cached. 0 or -errno (EIO). */
 int fs_cache_get(struct fs *f, const struct id *key, uint8_t **out, size_t *len);
+/* Copies up to want bytes of key's decoded payload from offset off into
+ * buf, fetching it when not cached; returns the bytes copied (fewer when
+ * the payload ends first) or -errno. */
+ssize_t fs_cache_read(struct fs *f, const struct id *key, size_t off, void *buf, size_t want);
 /* Starts fetching key into the cache if it is not there (read-ahead). */
 void fs_cache_prefetch(struct fs *f, const struct id *key);
 void fs_cache_put(struct fs *f, const struct id *key, const uint8_t *payload, size_t len);
