@@ -6,7 +6,7 @@ A ring of 4 `coopfs node` processes on 127.0.47.x; the mount under test M
 chunks, so every read of a file it did not write needs the ring) and a
 second writer W (--key alice, its own --data).
 
-  one dies    a thread writes files of 10 B .. 600 KiB to M continuously;
+  one dies    a thread writes files of 10 B .. 4 MiB to M continuously;
               after a few files one ring node gets SIGKILL and the writes
               go on for a while. Every close succeeds, and afterwards every
               file reads back identical.
@@ -41,6 +41,7 @@ import fslib as fl  # noqa: E402
 say, check, Failure = fl.say, fl.check, fl.Failure
 rl = fl.rl
 MiB = 1 << 20
+BIG = fl.size_for(4 * MiB, MiB)  # some files span several chunks
 BOUND = fl.scaled(30)  # contract: EIO within 30 s, not a hang
 
 
@@ -94,7 +95,7 @@ def main():
         def writer():
             i = 0
             while not stop.is_set():
-                data = rng.randbytes(rng.choice([10, 4096, 100_000, 600_000]))
+                data = rng.randbytes(rng.choice([10, 4096, 100_000, 600_000, BIG]))
                 p = m.path("w", f"f{i:04d}")
                 t0 = time.monotonic()
                 try:
