@@ -24,6 +24,8 @@ public key) and G (--follow with the path of alice.pub).
               with EROFS, and F's tree is unchanged.
   .pub path   the same for G (A writes later.txt), and a create in G
               fails with EROFS.
+  -o ro       a mount with --key alice -o ro shows A's tree; create and
+              unlink fail with EROFS.
 
 All mounts are unmounted with fusermount3 -u and must exit 0.
 """
@@ -244,6 +246,16 @@ def main():
         check(not diffs, "the follower's tree is unchanged", f"follower changed: {diffs[:5]}")
         f.unmount()
 
+    def read_only():
+        r = env.mount(name="R", key="alice", opts=["ro"])
+        poll_same([a, r], lambda d: None, fl.scaled(20), "a -o ro mount with the key shows "
+                  "A's tree")
+        fl.expect_errno(lambda: fl.write_file(r.path("ro.txt"), b"x"), (errno.EROFS,),
+                        "create in a -o ro mount")
+        fl.expect_errno(lambda: os.unlink(r.path("late.txt")), (errno.EROFS,),
+                        "unlink in a -o ro mount")
+        r.unmount()
+
     def follow_pub_path():
         g = follower("G", env.pubfile("alice"), "later.txt", "path of alice.pub")
         fl.expect_errno(lambda: fl.write_file(g.path("new.txt"), b"x"), (errno.EROFS,),
@@ -256,6 +268,7 @@ def main():
                   more_at_once)
             c.run("follower by hex public key", follow)
             c.run("follower by the path of a .pub file", follow_pub_path)
+            c.run("-o ro with the key", read_only)
     for m in (a, b):
         if m.alive():
             c.run(f"unmount {m.name}", m.unmount)
