@@ -968,8 +968,7 @@ int net_node_start(const struct net_node_config *cfg, struct net_node **out)
     if (rc == 0) {
         char a[ADDR_STR_MAX];
         addr_format(n->cfg->njoin ? &n->cfg->join[0] : &n->cfg->listen, a, sizeof(a));
-        LOG_E(&n->lg, MOD, "the join through %s did not finish within %u ms", a,
-              NET_NODE_JOIN_MS);
+        LOG_E(&n->lg, MOD, "the join through %s did not finish within %u ms", a, NET_NODE_JOIN_MS);
         node_client_close(n);
         (void)node_client_post(n, on_stop_mail, NULL, n); /* fails if the loop ended */
         rc = -ETIMEDOUT;

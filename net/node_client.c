@@ -81,12 +81,12 @@ struct node_client {
     struct net_node *n;
     pthread_t loop_thread;
     pthread_mutex_t lock;
-    pthread_cond_t room;   /* ops or put_bytes went down, or closed */
-    pthread_cond_t answer; /* a synchronous call was answered, or users reached 0 */
-    unsigned ops;          /* protected by lock: outstanding operations */
-    uint64_t put_bytes;    /* protected by lock: their put bytes */
-    unsigned users;        /* protected by lock: threads inside a call */
-    bool closed;           /* protected by lock: calls are refused */
+    pthread_cond_t room;      /* ops or put_bytes went down, or closed */
+    pthread_cond_t answer;    /* a synchronous call was answered, or users reached 0 */
+    unsigned ops;             /* protected by lock: outstanding operations */
+    uint64_t put_bytes;       /* protected by lock: their put bytes */
+    unsigned users;           /* protected by lock: threads inside a call */
+    bool closed;              /* protected by lock: calls are refused */
     struct net_mailbox *mail; /* protected by lock: NULL once stopped */
     /* loop thread only */
     struct nc_op *busy_head, *busy_tail;

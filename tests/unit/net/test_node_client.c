@@ -36,12 +36,12 @@
 #include "net/loop.h"
 #include "net/node.h"
 
-#define NNODES    3
-#define NBLOCKS   32
-#define NTHREADS  8
-#define NPUTS     200
-#define WAIT_MS   60000u /* longest one batch of operations may take */
-#define CAPACITY  (256ull << 20)
+#define NNODES   3
+#define NBLOCKS  32
+#define NTHREADS 8
+#define NPUTS    200
+#define WAIT_MS  60000u /* longest one batch of operations may take */
+#define CAPACITY (256ull << 20)
 
 struct fix {
     char dir[64];
@@ -111,6 +111,24 @@ static void batch_note(struct batch *b, const struct bs_result *r, bool mismatch
 static void on_done(void *arg, const struct bs_result *r)
 {
     batch_note(arg, r, false);
+}
+
+/* A call made from inside a done callback (the loop thread) is refused. */
+struct nested {
+    struct batch b;
+    struct bclient bc;
+    int rc;
+};
+
+static void on_nested(void *arg, const struct bs_result *r)
+{
+    struct nested *ns = arg;
+    struct bclient_space sp;
+
+    ns->rc = ns->bc.ops->get(ns->bc.impl, STORE_CONTENT, &r->key, on_done, &ns->b);
+    if (ns->rc == -EDEADLK)
+        ns->rc = ns->bc.ops->space(ns->bc.impl, &sp);
+    batch_note(&ns->b, r, false);
 }
 
 static void on_get(void *arg, const struct bs_result *r)
@@ -343,6 +361,15 @@ static void test_put_get(void **state)
     assert_true(batch_wait(&miss, 1, WAIT_MS));
     assert_int_equal(miss.last_status, BS_ERR_NOT_FOUND);
 
+    /* From inside a callback: -EDEADLK, for the asynchronous calls and
+     * the synchronous ones. */
+    struct nested ns = {.bc = b};
+    batch_init(&ns.b);
+    assert_int_equal(b.ops->get(b.impl, STORE_CONTENT, &f->keys[0], on_nested, &ns), 0);
+    assert_true(batch_wait(&ns.b, 1, WAIT_MS));
+    assert_int_equal(ns.rc, -EDEADLK);
+    batch_release(&ns.b);
+
     /* Refused at once, nothing started. */
     assert_int_equal(a.ops->put(a.impl, f->blocks[0], 0, NULL, on_done, &miss), BS_ERR_BAD_BLOCK);
     assert_int_equal(a.ops->get(a.impl, (enum store_type)99, &none, on_done, &miss), -EINVAL);
@@ -351,8 +378,8 @@ static void test_put_get(void **state)
     batch_release(&gets);
 }
 
-static int root_put(struct bclient bc, const struct sig_key *k, uint64_t version,
-                    uint64_t expect, uint64_t *found)
+static int root_put(struct bclient bc, const struct sig_key *k, uint64_t version, uint64_t expect,
+                    uint64_t *found)
 {
     uint8_t root[ROOT_MAX_LEN];
     char payload[32];
@@ -593,6 +620,62 @@ static void thaw(void)
     pthread_mutex_unlock(&frozen.lock);
 }
 
+/* Gets through a node until a call fails or FLOOD_MAX were made. */
+#define FLOOD_MAX (NET_NODE_CLIENT_OPS + 100)
+
+struct flooder {
+    struct bclient bc;
+    struct batch *b;
+    pthread_mutex_t lock;
+    unsigned calling, returned; /* protected by lock */
+    int rc;                     /* of the call that failed */
+};
+
+static void *flooder_main(void *arg)
+{
+    struct flooder *fl = arg;
+
+    for (unsigned i = 0; i < FLOOD_MAX; i++) {
+        struct id key;
+        memset(&key, 0, sizeof(key));
+        key.b[0] = (uint8_t)i;
+        key.b[1] = (uint8_t)(i >> 8);
+        key.b[31] = 2;
+        pthread_mutex_lock(&fl->lock);
+        fl->calling++;
+        pthread_mutex_unlock(&fl->lock);
+        int rc = fl->bc.ops->get(fl->bc.impl, STORE_CONTENT, &key, on_done, fl->b);
+        pthread_mutex_lock(&fl->lock);
+        if (rc == 0)
+            fl->returned++;
+        else
+            fl->rc = rc;
+        pthread_mutex_unlock(&fl->lock);
+        if (rc)
+            break;
+    }
+    return NULL;
+}
+
+/* Is the flooder blocked in a call (or done with all of them)? */
+static bool flooder_stuck(struct flooder *fl)
+{
+    unsigned calling, returned;
+
+    for (unsigned i = 0; i < 100; i++) {
+        pthread_mutex_lock(&fl->lock);
+        calling = fl->calling;
+        returned = fl->returned;
+        pthread_mutex_unlock(&fl->lock);
+        if (returned == FLOOD_MAX)
+            return true;
+        if (calling != returned + 1)
+            return false;
+        usleep(2000);
+    }
+    return calling == returned + 1; /* the same call for 200 ms */
+}
+
 static void test_stop_cancels(void **state)
 {
     struct fix *f = *state;
@@ -625,15 +708,34 @@ static void test_stop_cancels(void **state)
         free(bytes);
         started++;
     }
-    usleep(300 * 1000);
+    /* Backpressure: with nothing ending, a thread that keeps calling
+     * blocks once NET_NODE_CLIENT_OPS are outstanding... */
+    struct flooder fl = {.bc = d, .b = &b, .lock = PTHREAD_MUTEX_INITIALIZER};
+    pthread_t ft;
+    assert_int_equal(pthread_create(&ft, NULL, flooder_main, &fl), 0);
+    uint64_t until = net_now_ms() + 10000;
+    while (!flooder_stuck(&fl))
+        assert_true(net_now_ms() < until);
+    pthread_mutex_lock(&fl.lock);
+    unsigned flooded = fl.returned;
+    pthread_mutex_unlock(&fl.lock);
+    assert_true(flooded < FLOOD_MAX);
+    assert_true(started + flooded >= NET_NODE_CLIENT_OPS);
+
     uint64_t t0 = net_now_ms();
     stop_node(f, NNODES);
+    /* ... and the stop frees it with -ESHUTDOWN (nothing started). */
+    pthread_join(ft, NULL);
+    assert_int_equal(fl.rc, -ESHUTDOWN);
+    assert_int_equal(fl.returned, flooded);
+    started += flooded;
     /* Every callback ran before net_node_stop returned. */
     pthread_mutex_lock(&b.lock);
     unsigned done = b.done, cancelled = b.cancelled, ok = b.ok;
     pthread_mutex_unlock(&b.lock);
-    print_message("stop with %u operations pending took %llu ms: %u cancelled, %u ok, %u other\n",
-                  started, (unsigned long long)(net_now_ms() - t0), cancelled, ok,
+    print_message("stop with %u operations pending (a caller blocked at %u) took %llu ms: "
+                  "%u cancelled, %u ok, %u other\n",
+                  started, flooded, (unsigned long long)(net_now_ms() - t0), cancelled, ok,
                   done - cancelled - ok);
     assert_int_equal(done, started);
     assert_true(cancelled > 0);
@@ -694,10 +796,10 @@ static void test_start_fails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_get),        cmocka_unit_test(test_root_cas),
-        cmocka_unit_test(test_holders_space),  cmocka_unit_test(test_start_fails),
+        cmocka_unit_test(test_put_get),         cmocka_unit_test(test_root_cas),
+        cmocka_unit_test(test_holders_space),   cmocka_unit_test(test_start_fails),
         cmocka_unit_test(test_concurrent_puts), cmocka_unit_test(test_stop_one),
-        cmocka_unit_test(test_last_node),      cmocka_unit_test(test_stop_cancels),
+        cmocka_unit_test(test_last_node),       cmocka_unit_test(test_stop_cancels),
         cmocka_unit_test(test_silent_peer),
     };
 
