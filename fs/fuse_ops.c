@@ -8,6 +8,7 @@
  * journal and the merge path based.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -495,6 +496,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         DONE(req, EISDIR);
     if ((fi->flags & O_ACCMODE) != O_RDONLY && !writable(f, n))
         DONE(req, EROFS);
+    if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+        /* libfuse asks for atomic O_TRUNC: the kernel sends no setattr */
+        int rc = file_truncate(f, n, 0);
+        if (rc < 0)
+            DONE(req, rc);
+        n->a.ctime_ns = fs_now_ns();
+    }
     n->nopen++;
     fi->keep_cache = 1; /* remote changes are invalidated explicitly */
     pthread_mutex_unlock(&f->mu);

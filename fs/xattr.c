@@ -103,7 +103,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
     }
     size_t len = n->a.xattr[i].len;
     uint8_t *v = malloc(len ? len : 1);
-    if (v)
+    if (v && len)
         memcpy(v, n->a.xattr[i].value, len);
     pthread_mutex_unlock(&f->mu);
     if (!v)
@@ -179,7 +179,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     if (rc == 0 && !v)
         rc = -ENOMEM;
     if (rc == 0) {
-        memcpy(v, value, size);
+        if (size)
+            memcpy(v, value, size);
         if (i < 0) {
             struct fs_xattr *nx = realloc(n->a.xattr, (n->a.nxattr + 1u) * sizeof(*nx));
             if (!nx) {
