@@ -18,7 +18,7 @@ void fs_config_default(struct fs_config *cfg)
     cfg->min_copies = 2;
     cfg->cache_bytes = FS_CACHE_DEFAULT;
     cfg->publish_ms = FS_PUBLISH_MS_DEFAULT;
-    cfg->lease_days = 90;
+    cfg->lease_days = 399; /* the longest a node accepts is 400 (BS_LEASE_MAX_S); nothing renews them yet */
 }
 
 static int mkdir_if(const char *p)
