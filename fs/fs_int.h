@@ -155,6 +155,7 @@ struct fs {
     pthread_cond_t jobs_cv;
     /* fuse */
     struct fuse_session *se;
+    pthread_mutex_t se_mu; /* guards se for notifications (never held with mu) */
     volatile int stop_req;
     uint32_t conflicts;
 };

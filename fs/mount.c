@@ -71,6 +71,7 @@ int fs_open(const struct fs_config *cfg, const struct bclient *bc, struct fs **o
     f->jfd = -1;
     f->lockfd = -1;
     pthread_mutex_init(&f->mu, NULL);
+    pthread_mutex_init(&f->se_mu, NULL);
     pthread_cond_init(&f->cv, NULL);
     pthread_cond_init(&f->pub_cv, NULL);
     pthread_cond_init(&f->jobs_cv, NULL);
@@ -159,6 +160,7 @@ void fs_close(struct fs *f)
     fs_cache_free(f->cache);
     fs_inode_clear(&f->head_root);
     pthread_mutex_destroy(&f->mu);
+    pthread_mutex_destroy(&f->se_mu);
     pthread_cond_destroy(&f->cv);
     pthread_cond_destroy(&f->pub_cv);
     pthread_cond_destroy(&f->jobs_cv);
@@ -205,7 +207,9 @@ int fs_serve(struct fs *f, const char *mountpoint, const char *opts, bool foregr
         fuse_session_destroy(se);
         return -EIO;
     }
+    pthread_mutex_lock(&f->se_mu);
     f->se = se;
+    pthread_mutex_unlock(&f->se_mu);
     if (ready)
         ready(arg);
     if (!f->stop_req)
@@ -215,9 +219,9 @@ int fs_serve(struct fs *f, const char *mountpoint, const char *opts, bool foregr
     if (src < 0)
         LOG_E(f->cfg.log, "fs", "could not publish everything before unmounting: %s",
               strerror(-src));
-    pthread_mutex_lock(&f->mu);
+    pthread_mutex_lock(&f->se_mu);
     f->se = NULL;
-    pthread_mutex_unlock(&f->mu);
+    pthread_mutex_unlock(&f->se_mu);
     fuse_session_unmount(se);
     if (foreground_signals)
         fuse_remove_signal_handlers(se);

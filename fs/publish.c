@@ -267,6 +267,7 @@ static void note(struct notes *ns, uint64_t parent, const char *name, uint64_t i
 
 static void notes_send(struct fs *f, struct notes *ns)
 {
+    pthread_mutex_lock(&f->se_mu);
     for (size_t i = 0; i < ns->n; i++) {
         if (f->se) {
             if (ns->v[i].name)
@@ -277,6 +278,7 @@ static void notes_send(struct fs *f, struct notes *ns)
         }
         free(ns->v[i].name);
     }
+    pthread_mutex_unlock(&f->se_mu);
     free(ns->v);
     ns->v = NULL;
     ns->n = ns->cap = 0;
