@@ -36,7 +36,9 @@ failed; the test fails listing every failed section.
   links       symlink/readlink (short, dangling, 1000 bytes), lstat says
               a link, reading through it; link(2) fails with EPERM.
   attributes  chmod (files and a directory; it moves ctime, not mtime),
-              chown (as root), a write moves mtime, utime sets mtime (to
+              chown (as root), a write moves mtime, st_blocks covers a
+              written file, create/rename/unlink move the directory's
+              mtime, utime sets mtime (to
               the second; whether atime is kept is printed, as
               fs/obj.h has no atime); statfs has non-zero block size and
               blocks.
@@ -56,7 +58,9 @@ failed; the test fails listing every failed section.
               is ENAMETOOLONG; a name with space, comma, UTF-8, tab and a
               control byte.
   parallel    8 threads at once write, rename and unlink their own files
-              in one directory; it then holds exactly what is left.
+              in one directory while 2 more append lines to one file with
+              O_APPEND; the directory then holds exactly what is left and
+              every appended line is there, whole.
   remount     fusermount3 -u ends the mount and coopfs mount exits 0; a
               mount on the same --data shows every entry identical (type,
               mode, size, SHA-256, mtimes of files, links and directories,
@@ -512,6 +516,24 @@ def t_attrs(env, m):
     st2 = os.stat(p)
     check(st2.st_mtime >= before - 2, "a write moves mtime to now",
           f"after a write mtime is {st2.st_mtime}, the write was at {before:.0f}")
+    fl.write_file(p, os.urandom(300_000))
+    st = os.stat(p)
+    check(st.st_blocks * 512 >= 300_000, f"st_blocks of a 300,000-byte file: {st.st_blocks}",
+          f"st_blocks of a 300,000-byte file is {st.st_blocks} (du would say "
+          f"{st.st_blocks * 512} bytes)")
+    d2 = m.path("attrdir2")
+    os.mkdir(d2)
+    for what, act in (("creating a file", lambda: fl.write_file(os.path.join(d2, "x"), b"x")),
+                      ("renaming in it", lambda: os.rename(os.path.join(d2, "x"),
+                                                           os.path.join(d2, "y"))),
+                      ("unlinking in it", lambda: os.unlink(os.path.join(d2, "y")))):
+        os.utime(d2, (1_000_000_000, 1_000_000_000))
+        t = time.time()
+        act()
+        got = os.stat(d2).st_mtime
+        check(got >= t - 2, f"{what} moves the directory's mtime",
+              f"{what}: the directory's mtime stays {got:.0f} (set to 1000000000 before; now "
+              f"{t:.0f})")
     sv = os.statvfs(m.mountpoint)
     check(sv.f_bsize > 0 and sv.f_blocks > 0 and sv.f_namemax > 0,
           f"statfs: bsize {sv.f_bsize}, blocks {sv.f_blocks}, bfree {sv.f_bfree}, "
@@ -706,14 +728,36 @@ def t_parallel(env, m, rng):
         except OSError as e:
             errors.append(f"worker {w}: {fl.errname(e.errno)} on {e.filename}")
 
+    lines = 500
+
+    def appender(w):
+        fd = os.open(os.path.join(d, "appended"), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+        try:
+            for i in range(lines):
+                os.write(fd, f"worker {w} line {i:05d} {'.' * (i % 50)}\n".encode())
+        except OSError as e:
+            errors.append(f"appender {w}: {fl.errname(e.errno)}")
+        finally:
+            os.close(fd)
+
     ts = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(8)]
+    ts += [threading.Thread(target=appender, args=(w,), daemon=True) for w in (0, 1)]
     for t in ts:
         t.start()
     for t in ts:
         t.join(fl.scaled(120))
     check(not any(t.is_alive() for t in ts) and not errors, "8 threads wrote, renamed and "
           "removed their files at once", f"parallel workers: {errors or 'one is still blocked'}")
+    text = fl.read_file(os.path.join(d, "appended")).decode()
+    want_lines = {f"worker {w} line {i:05d} {'.' * (i % 50)}" for w in (0, 1)
+                  for i in range(lines)}
+    got_lines = text.splitlines()
+    check(len(got_lines) == 2 * lines and set(got_lines) == want_lines,
+          f"2 threads appending with O_APPEND: all {2 * lines} lines whole",
+          f"O_APPEND from 2 threads: {len(got_lines)} lines, {len(want_lines - set(got_lines))} "
+          f"missing, {len(set(got_lines) - want_lines)} torn or unknown")
     want = {k: v for mine in results.values() for k, v in mine.items()}
+    want["appended"] = text.encode()
     got = set(os.listdir(d))
     bad = [k for k in want if k not in got or fl.read_file(os.path.join(d, k)) != want[k]]
     check(got == set(want) and not bad, f"the directory holds exactly the {len(want)} files "

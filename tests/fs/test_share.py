@@ -13,11 +13,13 @@ public key) and G (--follow with the path of alice.pub).
               and exactly one same.txt.conflict-TAG, which between them
               hold "from A" and "from B".
   more        from a common base, at once: A deletes de.txt while B edits
-              it, both create new.txt with different bytes, both make
+              it, A renames movedir while B writes a file inside it, both create new.txt with different bytes, both make
               files in shared/. Within a bound both mounts show the same
               tree: shared/ holds both sides' files, new.txt and its
               .conflict- copy hold both contents, and B's edit of de.txt
-              is kept (under de.txt or a .conflict- name): nothing lost.
+              is kept (under de.txt or a .conflict- name), and so is the
+              file B wrote into movedir/sub while A renamed movedir to
+              moved: nothing lost.
   follow      F shows the converged tree (poll); A writes late.txt; F
               sees it within 20 s (poll); creating, writing, truncating,
               unlinking, renaming, mkdir, chmod and setxattr in F fail
@@ -149,6 +151,8 @@ def main():
 
     def more_at_once():
         fl.write_file(a.path("de.txt"), b"base de")
+        os.makedirs(a.path("movedir", "sub"))
+        fl.write_file(a.path("movedir", "sub", "old"), b"old")
         os.mkdir(a.path("shared"))
         fl.write_file(a.path("shared", "base"), b"base", fsync=True)
 
@@ -169,8 +173,10 @@ def main():
             try:
                 if who == "a":
                     os.unlink(m.path("de.txt"))
+                    os.rename(m.path("movedir"), m.path("moved"))
                 else:
                     fl.write_file(m.path("de.txt"), b"edited by B")
+                    fl.write_file(m.path("movedir", "sub", "new-by-B"), b"new by B")
                 fl.write_file(m.path("new.txt"), f"new from {who.upper()}".encode())
                 for i in (1, 2):
                     fl.write_file(m.path("shared", f"{who}{i}"), files[f"shared/{who}{i}"])
@@ -203,12 +209,17 @@ def main():
                 return f"new.txt and its conflict copies: {[k for k in d if 'new.txt' in k]}"
             if h(b"edited by B") not in group(d, "de.txt"):
                 return f"B's edit of de.txt is gone (entries {[k for k in d if 'de.txt' in k]})"
+            nb = [k for k in d if os.path.basename(k) == "new-by-B" and d[k][3] == h(b"new by B")]
+            if not nb:
+                return ("B's file written into movedir/sub while A renamed movedir to moved "
+                        f"is gone: {[k for k in d if k.startswith(('moved', 'movedir'))]}")
             return None
 
         d = poll_same([a, b], want, fl.scaled(30), "A and B converge: shared/ merged, both "
                       "new.txt kept, B's edit of the file A deleted kept")
         say(f"info: de.txt entries {[k for k in d if 'de.txt' in k]}, new.txt entries "
-            f"{[k for k in d if 'new.txt' in k]}")
+            f"{[k for k in d if 'new.txt' in k]}, after the rename "
+            f"{sorted(k for k in d if k.startswith(('moved', 'movedir')))}")
 
     def follower(name, pubkey, late, how):
         f = env.mount(name=name, follow=pubkey)
