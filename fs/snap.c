@@ -7,6 +7,7 @@
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/fs_int.h"
@@ -18,10 +19,16 @@ int publish_load_head(struct fs *f)
     struct id commit;
     uint64_t v = 0;
     int rc = -EIO;
-    for (int tries = 0; tries < 3; tries++) {
+    /* A node that just joined may not yet know where the root lives (the
+     * ring settles for a few seconds after a join): "no root" is asked
+     * again before it is believed, so an existing tree never shows as
+     * empty. */
+    for (int tries = 0; tries < 4; tries++) {
         rc = root_read(f, &commit, &v);
-        if (rc == 0 || rc == -ENOENT)
+        if (rc == 0 || (rc == -ENOENT && tries >= 2))
             break;
+        struct timespec ts = { 0, 700 * 1000000L };
+        nanosleep(&ts, NULL);
     }
     struct fs_inode root;
     memset(&root, 0, sizeof(root));
