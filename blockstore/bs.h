@@ -267,6 +267,22 @@ int bs_lease_update(struct bs *b, const struct id *key, const struct lease *l, b
  * records of one key the higher stamp wins. */
 int bs_kv_put(struct bs *b, const uint8_t *bytes, size_t len, bs_done_fn done, void *ctx);
 
+/* Where a key lives, as a responsible vnode sees it. */
+struct bs_location {
+    bool has_pred;
+    struct id pred;         /* the range is (pred, vnode] */
+    struct chord_peer vnode;
+    uint8_t n;
+    struct chord_peer set[BS_REPLICAS_MAX + BS_DIVERT_MAX]; /* replica set, then diversion spares */
+};
+typedef void (*bs_locate_fn)(struct bs *b, void *ctx, int status, const struct bs_location *loc);
+/* Asks the ring where key lives, never from the location cache: a chord
+ * lookup and a LOCATE to the vnode found (what handoff uses before it
+ * drops a copy, as a cached range may have been taught by a peer that
+ * lied; and what the file system shows as a file's holders). cb runs once,
+ * later. Returns 0 or a negative errno. */
+int bs_locate_fresh(struct bs *b, const struct id *key, bs_locate_fn cb, void *ctx);
+
 /* ---- introspection (status pages, tests, the simulator) ---- */
 
 struct bs_stats {

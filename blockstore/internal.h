@@ -152,23 +152,11 @@ int bs_lease_exchange(struct bs *b, const struct addr *to, const struct id *key,
 /* Deletes a record held here (index and disk). */
 void bs_drop(struct bs *b, struct bs_entry *e);
 
-/* Where a key lives, as a responsible vnode sees it. */
-struct bs_location {
-    bool has_pred;
-    struct id pred;         /* the range is (pred, vnode] */
-    struct chord_peer vnode;
-    uint8_t n;
-    struct chord_peer set[BS_REPLICAS_MAX + BS_DIVERT_MAX]; /* replica set, then diversion spares */
-};
 /* The location of a local vnode (for replies). */
 void bs_location_of(struct bs *b, unsigned vnode, struct bs_location *out);
-/* Asks the ring where key lives (cache, then chord_lookup and LOCATE). */
-typedef void (*bs_locate_fn)(struct bs *b, void *ctx, int status, const struct bs_location *loc);
+/* Asks the ring where key lives (cache, then chord_lookup and LOCATE);
+ * bs_locate_fresh (bs.h) skips the cache. */
 int bs_locate(struct bs *b, const struct id *key, bs_locate_fn cb, void *ctx);
-/* bs_locate without the cache: always a chord lookup and a LOCATE to the
- * vnode found (what handoff uses before it drops a copy: a cached range may
- * have been taught by a peer that lied). */
-int bs_locate_fresh(struct bs *b, const struct id *key, bs_locate_fn cb, void *ctx);
 
 /* ---- maintenance (sync.c) ---- */
 

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blockstore/internal.h" /* bs_locate: where a get would look */
+#include "blockstore/bs.h"
 #include "net/node_internal.h"
 
 #define RETRY_MS 50u /* the block client was at its cap: try again then */
