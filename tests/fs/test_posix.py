@@ -61,6 +61,13 @@ failed; the test fails listing every failed section.
               in one directory while 2 more append lines to one file with
               O_APPEND; the directory then holds exactly what is left and
               every appended line is there, whole.
+  edges       files of sizes at chunk and power-of-two edges (0 .. 512 KiB
+              + 1) read back; truncate to exactly one chunk; a file 100
+              directories deep survives renaming the top.
+  readdir     readdir of 1,500 names while 500 of them are unlinked (after
+              the 200th entry) returns every kept name exactly once.
+  rm -rf      of a tree with 2,100 empty files and a copy of common/, and
+              of the 100-deep tree: exit 0, nothing left.
   remount     fusermount3 -u ends the mount and coopfs mount exits 0; a
               mount on the same --data shows every entry identical (type,
               mode, size, SHA-256, mtimes of files, links and directories,
@@ -765,6 +772,82 @@ def t_parallel(env, m, rng):
           f"extra {sorted(got - set(want))[:5]}")
 
 
+# ---------------------------------------------------------------- edges
+
+
+def t_edges(env, m):
+    """Sizes at chunk and power-of-two edges, deep paths."""
+    d = m.path("edges")
+    os.mkdir(d)
+    sizes = sorted({0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 2 * CHUNK + 1}
+                   | {(1 << k) + j for k in range(8, 14) for j in (-1, 0, 1)})
+    datas = {n: os.urandom(n) for n in sizes}
+    for n, b in datas.items():
+        fl.write_file(os.path.join(d, f"s{n}"), b)
+    bad = [n for n, b in datas.items() if fl.read_file(os.path.join(d, f"s{n}")) != b
+           or os.stat(os.path.join(d, f"s{n}")).st_size != n]
+    check(not bad, f"{len(sizes)} files of sizes at chunk and power-of-two edges read back",
+          f"files of these sizes read back wrong: {bad}")
+    p = os.path.join(d, f"s{2 * CHUNK + 1}")
+    os.truncate(p, CHUNK)
+    got = fl.read_file(p)
+    check(got == datas[2 * CHUNK + 1][:CHUNK], "truncate to exactly one chunk",
+          f"truncate of a {2 * CHUNK + 1}-byte file to {CHUNK}: {len(got)} bytes, prefix "
+          f"{'kept' if got == datas[2 * CHUNK + 1][:len(got)] else 'changed'}")
+
+    deep = os.path.join(d, *[f"l{i}" for i in range(100)])
+    os.makedirs(deep)
+    fl.write_file(os.path.join(deep, "bottom"), b"bottom")
+    os.rename(os.path.join(d, "l0"), os.path.join(d, "top"))
+    moved = os.path.join(d, "top", *[f"l{i}" for i in range(1, 100)], "bottom")
+    check(fl.read_file(moved) == b"bottom", "a file 100 directories deep, after renaming the "
+          "top one", "the file 100 directories deep is not there after renaming the top")
+
+
+
+def t_readdir_unlink(env, m):
+    """readdir while unlinking: every name not removed is seen exactly once
+    (POSIX leaves only the added and removed names unspecified)."""
+    big = m.path("rd")
+    os.mkdir(big)
+    names = [f"e{i:04d}" for i in range(1500)]
+    for n in names:
+        os.close(os.open(os.path.join(big, n), os.O_CREAT | os.O_WRONLY, 0o644))
+    removed = set(names[1::3])
+    seen = []
+    with os.scandir(big) as it:
+        for i, e in enumerate(it):
+            seen.append(e.name)
+            if i == 200:
+                for n in removed:
+                    os.unlink(os.path.join(big, n))
+    kept = set(names) - removed
+    dup = len(seen) - len(set(seen))
+    missing = kept - set(seen)
+    check(not dup and not missing, f"readdir while 500 of 1,500 names are unlinked: every "
+          f"kept name once ({len(seen)} names seen)", f"readdir while unlinking: {dup} names "
+          f"returned twice, {len(missing)} kept names never returned (e.g. {sorted(missing)[:3]})")
+
+
+def t_rm_rf(env, m):
+    d = m.path("rmrf")
+    for sub in ("a", "b/c", "b/d"):
+        os.makedirs(os.path.join(d, sub))
+        for i in range(700):
+            os.close(os.open(os.path.join(d, sub, f"f{i:04d}-{'y' * (i % 30)}"),
+                             os.O_CREAT | os.O_WRONLY, 0o644))
+    fl.sh(["cp", "-a", os.path.join(REPO, "common"), d], "cp -a common")
+    r = subprocess.run(["rm", "-rf", d], capture_output=True, text=True, timeout=fl.scaled(120))
+    check(r.returncode == 0 and not os.path.exists(d), "rm -rf of a tree with 2,100 files",
+          f"rm -rf of a tree with 2,100 files exited {r.returncode}: "
+          f"{r.stderr.strip()[:300]}; {'still there' if os.path.exists(d) else 'gone'}")
+    edges = m.path("edges")
+    r = subprocess.run(["rm", "-rf", edges], capture_output=True, text=True,
+                       timeout=fl.scaled(120))
+    check(r.returncode == 0 and not os.path.exists(edges), "rm -rf of the edges tree (100 deep)",
+          f"rm -rf of the edges tree exited {r.returncode}: {r.stderr.strip()[:300]}")
+
+
 # ---------------------------------------------------------------- remount
 
 
@@ -825,6 +908,9 @@ def main():
     c.run("O_TRUNC", t_otrunc, env, m)
     c.run("open flags, mmap, names", t_open_mmap, env, m)
     c.run("8 threads at once", t_parallel, env, m, rng)
+    c.run("edges: sizes at chunk edges, 100 directories deep", t_edges, env, m)
+    c.run("readdir while unlinking", t_readdir_unlink, env, m)
+    c.run("rm -rf", t_rm_rf, env, m)
     state = {"unmounted": False}
     c.run("everything survives unmount and mount on the same --data", t_remount, env, m, state)
     if not state["unmounted"]:
