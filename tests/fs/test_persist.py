@@ -33,6 +33,9 @@ A ring of 4 `coopfs node` processes on 127.0.45.x and `coopfs mount -f
               bound the newest version equals the live tree (types, sizes,
               contents, mtimes, modes less the write bits); a snapshot
               refuses writes.
+  versions    20 (10 under ASan) rewrites of one file, each fsync'd:
+              every value shows in a version of its own under .snapshots,
+              in order of the version numbers.
 """
 
 import errno
@@ -242,12 +245,31 @@ def main():
                         (errno.EROFS, errno.EACCES, errno.EPERM, errno.EEXIST),
                         "mkdir in .snapshots")
 
+    def many_versions():
+        n = fl.size_for(20, 10)
+        for i in range(1, n + 1):
+            fl.write_file(m.path("counter"), str(i).encode(), fsync=True)
+        vers, _ = snapshot_versions(m)
+        seen = {}
+        for v in vers:
+            try:
+                seen[v] = int(fl.read_file(m.path(".snapshots", f"v{v}", "counter")))
+            except FileNotFoundError:
+                seen[v] = 0
+        values = [seen[v] for v in vers]
+        missing = [i for i in range(1, n + 1) if i not in values]
+        check(not missing and values == sorted(values), f"{n} fsync'd rewrites of counter: each "
+              f"value is in its own version among {len(vers)}, in order",
+              f"counter per version {[(v, seen[v]) for v in vers][-n - 3:]}: values never "
+              f"published {missing}, in order: {values == sorted(values)}")
+
     if c.run("remount on the same --data", remount):
         c.run("a mount with a new --data reads the tree from the ring", from_ring)
         c.run("fsync waits for the publish", fsync_publishes)
         c.run("SIGTERM publishes what is pending", sigterm_publishes)
         if c.run("SIGKILL of the mount right after close", crash):
             c.run(".snapshots", snapshots)
+            c.run(".snapshots after many fsync'd versions", many_versions)
     if m.alive():
         c.run("unmount", m.unmount)
     c.finish()
