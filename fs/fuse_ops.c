@@ -18,67 +18,7 @@
 #include <unistd.h>
 
 #include "fs/fs_int.h"
-
-#define FS_TIMEOUT_S 10.0
-#define XATTR_KEY     "user.coopfs.key"
-#define XATTR_HOLDERS "user.coopfs.holders"
-
-static struct fs *FS(fuse_req_t req)
-{
-    return fuse_req_userdata(req);
-}
-
-static double timeout_of(const struct fnode *n)
-{
-    return n->ro ? 3600.0 : FS_TIMEOUT_S;
-}
-
-/* st_blocks counts the chunks that are not holes, which needs a file's
- * chunk table: fetched for large files before their attributes are
- * given (mu held; drops it). Small files count as wholly allocated. */
-#define STAT_EXACT_MIN (64ull << 20)
-static void stat_prepare(struct fs *f, struct fnode *n)
-{
-    if (n->a.type == FS_T_FILE && n->a.ref == FS_REF_KEY && !n->chunks_loaded &&
-        n->a.size >= STAT_EXACT_MIN)
-        file_load_chunks(f, n);
-}
-
-static void fill_entry(struct fs *f, struct fnode *n, struct fuse_entry_param *e)
-{
-    memset(e, 0, sizeof(*e));
-    e->ino = n->ino;
-    e->generation = 1;
-    fnode_stat(f, n, &e->attr);
-    e->attr_timeout = e->entry_timeout = timeout_of(n);
-}
-
-/* The node for ino, with mu held; replies ENOENT and returns NULL (mu
- * released) if there is none. */
-static struct fnode *get(fuse_req_t req, fuse_ino_t ino)
-{
-    struct fs *f = FS(req);
-    pthread_mutex_lock(&f->mu);
-    struct fnode *n = fnode_get(f, ino);
-    if (!n) {
-        pthread_mutex_unlock(&f->mu);
-        fuse_reply_err(req, ENOENT);
-    }
-    return n;
-}
-
-static void done(fuse_req_t req, int err)
-{
-    pthread_mutex_unlock(&FS(req)->mu);
-    fuse_reply_err(req, err < 0 ? -err : err);
-}
-
-/* Replies err (mu released) and returns from the operation. */
-#define DONE(req, err)                                                                             \
-    do {                                                                                           \
-        done(req, err);                                                                            \
-        return;                                                                                    \
-    } while (0)
+#include "fs/ops.h"
 
 static bool writable(struct fs *f, const struct fnode *n)
 {
@@ -620,155 +560,6 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
     fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-    (void)ino;
-    (void)datasync;
-    (void)fi;
-    int rc = fs_sync(FS(req), FS_SYNC_TIMEOUT_MS);
-    fuse_reply_err(req, rc < 0 ? -rc : 0);
-}
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    struct fs *f = FS(req);
-    struct fnode *n = get(req, ino);
-    if (!n)
-        return;
-    if (n->a.type != FS_T_DIR)
-        DONE(req, ENOTDIR);
-    int rc = dir_load(f, n);
-    if (rc < 0)
-        DONE(req, rc);
-    n->nopen++;
-    fi->keep_cache = 0;
-    pthread_mutex_unlock(&f->mu);
-    fuse_reply_open(req, fi);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    (void)fi;
-    struct fs *f = FS(req);
-    struct fnode *n = get(req, ino);
-    if (!n)
-        return;
-    if (n->nopen)
-        n->nopen--;
-    fnode_maybe_free(f, n);
-    done(req, 0);
-}
-
-/* Makes sure the snapshot directory lists every version (mu held). */
-static void snaps_fill(struct fs *f)
-{
-    uint64_t *v = NULL;
-    size_t n = 0;
-    pthread_mutex_unlock(&f->mu);
-    int rc = snap_list(f, &v, &n);
-    pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "v%llu", (unsigned long long)v[i]);
-        snap_lookup(f, name);
-    }
-    free(v);
-}
-
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
-{
-    struct fs *f = FS(req);
-    struct fnode *d = get(req, ino);
-    if (!d)
-        return;
-    if (d->a.type != FS_T_DIR)
-        DONE(req, ENOTDIR);
-    int rc = d == f->snaps ? 0 : dir_load(f, d);
-    if (rc < 0)
-        DONE(req, rc);
-    if (d == f->snaps && off == 0)
-        snaps_fill(f);
-    char *buf = malloc(size);
-    if (!buf)
-        DONE(req, ENOMEM);
-    size_t pos = 0;
-    for (off_t i = off;; i++) {
-        const char *name;
-        struct fnode *k = NULL;
-        if (i == 0)
-            name = ".";
-        else if (i == 1)
-            name = "..";
-        else if ((size_t)(i - 2) < d->nkids)
-            k = d->kids[i - 2], name = k->name;
-        else
-            break;
-        size_t need;
-        if (plus) {
-            struct fuse_entry_param e;
-            if (k) {
-                fill_entry(f, k, &e);
-            } else {
-                memset(&e, 0, sizeof(e));
-                e.attr.st_mode = S_IFDIR;
-                e.attr.st_ino = i == 0 ? d->ino : (d->parent ? d->parent->ino : d->ino);
-            }
-            need = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, i + 1);
-            if (need > size - pos)
-                break;
-            if (k)
-                k->nlookup++;
-        } else {
-            struct stat st;
-            memset(&st, 0, sizeof(st));
-            if (k)
-                fnode_stat(f, k, &st);
-            else
-                st.st_mode = S_IFDIR;
-            need = fuse_add_direntry(req, buf + pos, size - pos, name, &st, i + 1);
-            if (need > size - pos)
-                break;
-        }
-        pos += need;
-    }
-    pthread_mutex_unlock(&f->mu);
-    fuse_reply_buf(req, buf, pos);
-    free(buf);
-}
-
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi)
-{
-    (void)fi;
-    do_readdir(req, ino, size, off, false);
-}
-
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                           struct fuse_file_info *fi)
-{
-    (void)fi;
-    do_readdir(req, ino, size, off, true);
-}
-
-static void op_statfs(fuse_req_t req, fuse_ino_t ino)
-{
-    (void)ino;
-    struct fs *f = FS(req);
-    struct bclient_space sp;
-    memset(&sp, 0, sizeof(sp));
-    f->bc.ops->space(f->bc.impl, &sp);
-    unsigned k = sp.replicas ? sp.replicas : 1;
-    struct statvfs st;
-    memset(&st, 0, sizeof(st));
-    st.f_bsize = st.f_frsize = 4096;
-    st.f_blocks = sp.total / k / 4096;
-    st.f_bfree = st.f_bavail = sp.free / k / 4096;
-    st.f_files = 1u << 30;
-    st.f_ffree = st.f_favail = 1u << 29;
-    st.f_namemax = FS_NAME_MAX;
-    fuse_reply_statfs(req, &st);
-}
-
 static const struct fuse_lowlevel_ops fs_ops_base = {
     .init = op_init,
     .lookup = op_lookup,
@@ -790,17 +581,12 @@ static const struct fuse_lowlevel_ops fs_ops_base = {
     .flush = op_flush,
     .release = op_release,
     .fsync = op_fsync,
-    .opendir = op_opendir,
-    .readdir = op_readdir,
-    .readdirplus = op_readdirplus,
-    .releasedir = op_releasedir,
-    .fsyncdir = op_fsyncdir,
-    .statfs = op_statfs,
     .create = op_create,
 };
 
 void fs_fuse_ops(struct fuse_lowlevel_ops *ops)
 {
     *ops = fs_ops_base;
+    fs_dir_ops(ops);
     fs_xattr_ops(ops);
 }
