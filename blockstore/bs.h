@@ -251,6 +251,12 @@ typedef void (*bs_done_fn)(void *ctx, const struct bs_result *r);
  * operations in flight: wait for one to finish), -ENOMEM. */
 int bs_put(struct bs *b, const uint8_t *bytes, size_t len, const struct lease *lease,
            bs_done_fn done, void *ctx);
+/* bs_put for a caller that has already checked the block and its lease
+ * (block_key gave key, lease_verify held), e.g. on a thread of its own so
+ * the loop does not hash: the same, without those two checks. The primary
+ * checks both again, so a wrong key is refused there (BAD_BLOCK). */
+int bs_put_checked(struct bs *b, const struct id *key, const uint8_t *bytes, size_t len,
+                   const struct lease *lease, bs_done_fn done, void *ctx);
 /* Fetches and verifies the record (type, key). */
 int bs_get(struct bs *b, enum store_type type, const struct id *key, bs_done_fn done, void *ctx);
 /* Stores root block bytes if the current version is expect_version (0: no

@@ -790,25 +790,36 @@ static bool busy(const struct bs *b)
     return b->stats.inflight >= BS_INFLIGHT_MAX;
 }
 
+int bs_put_checked(struct bs *b, const struct id *key, const uint8_t *bytes, size_t len,
+                   const struct lease *lease, bs_done_fn done, void *ctx)
+{
+    struct bs_cop *op;
+
+    if (!bytes || len == 0 || len > BLOCK_MAX_STORED)
+        return BS_ERR_BAD_BLOCK;
+    if (!lease || lease->expiry_s <= bs_now_s(b))
+        return BS_ERR_NO_LEASE;
+    if (busy(b))
+        return -EBUSY;
+    op = cop_new(b, C_PUT, STORE_CONTENT, key, bytes, len, done, ctx);
+    if (!op)
+        return -ENOMEM;
+    op->lease = *lease;
+    return launch(b, op);
+}
+
 int bs_put(struct bs *b, const uint8_t *bytes, size_t len, const struct lease *lease,
            bs_done_fn done, void *ctx)
 {
     struct id key;
-    struct bs_cop *op;
 
     if (!bytes || len == 0 || len > BLOCK_MAX_STORED)
         return BS_ERR_BAD_BLOCK;
     if (block_key(bytes, len, &key) != 0)
         return BS_ERR_BAD_BLOCK;
-    if (!lease || !lease_verify(lease, &key) || lease->expiry_s <= bs_now_s(b))
+    if (!lease || !lease_verify(lease, &key))
         return BS_ERR_NO_LEASE;
-    if (busy(b))
-        return -EBUSY;
-    op = cop_new(b, C_PUT, STORE_CONTENT, &key, bytes, len, done, ctx);
-    if (!op)
-        return -ENOMEM;
-    op->lease = *lease;
-    return launch(b, op);
+    return bs_put_checked(b, &key, bytes, len, lease, done, ctx);
 }
 
 int bs_get(struct bs *b, enum store_type type, const struct id *key, bs_done_fn done, void *ctx)

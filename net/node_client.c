@@ -143,7 +143,9 @@ static bool op_try(struct nc_op *op)
     int rc;
 
     switch (op->kind) {
-    case NC_PUT: rc = bs_put(n->bs, op->bytes, op->len, &op->lease, op_done, op); break;
+    case NC_PUT:
+        rc = bs_put_checked(n->bs, &op->key, op->bytes, op->len, &op->lease, op_done, op);
+        break;
     case NC_GET: rc = bs_get(n->bs, op->type, &op->key, op_done, op); break;
     default: rc = bs_root_put(n->bs, op->bytes, op->len, op->expect, op_done, op); break;
     }
@@ -480,10 +482,18 @@ static int nc_put(void *impl, const uint8_t *bytes, size_t len, const struct lea
         return BS_ERR_NO_LEASE;
     if (on_loop_thread(c))
         return -EDEADLK;
+    /* The checks bs_put would make on the loop thread, made here on the
+     * caller's (hashing 256 KiB and an Ed25519 verify per block). */
+    struct id key;
+    if (block_key(bytes, len, &key) != 0)
+        return BS_ERR_BAD_BLOCK;
+    if (!lease_verify(lease, &key))
+        return BS_ERR_NO_LEASE;
     op = op_new(c, NC_PUT, bytes, len, done, arg);
     if (!op)
         return -ENOMEM;
     op->lease = *lease;
+    op->key = key;
     return op_call(c, op);
 }
 
