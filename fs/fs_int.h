@@ -185,6 +185,19 @@ void fnode_stat(const struct fs *f, const struct fnode *n, struct stat *st);
 struct fnode *path_walk(struct fs *f, const char *path, struct fnode **parent,
                         const char **base);
 
+/* ---- names (namespace.c), mu held ---- */
+/* Makes entry name in directory p: a file (empty, recorded durably by its
+ * first flush), a directory, or a symlink to target. 0 and *out, or
+ * -EROFS, -ENOTDIR, -EINVAL, -ENAMETOOLONG, -EEXIST, -ENOENT, -ENOMEM. */
+int fs_make(struct fs *f, struct fnode *p, const char *name, uint8_t type, uint32_t mode,
+            uint32_t uid, uint32_t gid, const char *target, struct fnode **out);
+/* Removes name from p (a directory only when dir, and only when empty). */
+int fs_remove(struct fs *f, struct fnode *p, const char *name, bool dir);
+/* Moves p/name to np/newname, over what is there (never with noreplace:
+ * -EEXIST), atomically as seen by every other operation. */
+int fs_rename(struct fs *f, struct fnode *p, const char *name, struct fnode *np,
+              const char *newname, bool noreplace);
+
 /* ---- file content (file.c) ---- */
 int file_load_chunks(struct fs *f, struct fnode *n); /* mu held; drops it around I/O */
 ssize_t file_read(struct fs *f, struct fnode *n, char *buf, size_t size, off_t off);

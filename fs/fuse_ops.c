@@ -25,14 +25,6 @@ static bool writable(struct fs *f, const struct fnode *n)
     return f->cfg.writable && !n->ro;
 }
 
-static int check_name(const char *name)
-{
-    size_t l = strlen(name);
-    if (l == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return -EINVAL;
-    return l > FS_NAME_MAX ? -ENAMETOOLONG : 0;
-}
-
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
@@ -194,57 +186,12 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_readlink(req, buf);
 }
 
-/* Makes a new entry name in parent (mu held). */
+/* fs_make with the caller's uid and gid (mu held). */
 static int make(fuse_req_t req, struct fnode *p, const char *name, uint8_t type, mode_t mode,
                 const char *target, struct fnode **out)
 {
-    struct fs *f = FS(req);
-    if (!writable(f, p))
-        return -EROFS;
-    if (p->a.type != FS_T_DIR)
-        return -ENOTDIR;
-    int rc = check_name(name);
-    if (rc < 0)
-        return rc;
-    if (p == f->root && strcmp(name, FS_SNAPSHOTS_NAME) == 0)
-        return -EEXIST;
-    if ((rc = dir_load(f, p)) < 0)
-        return rc;
-    if (dir_find(p, name, NULL))
-        return -EEXIST;
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
-    struct fs_inode a;
-    memset(&a, 0, sizeof(a));
-    a.type = type;
-    a.mode = mode & 07777;
-    a.uid = ctx->uid;
-    a.gid = (p->a.mode & S_ISGID) ? p->a.gid : ctx->gid;
-    a.mtime_ns = a.ctime_ns = fs_now_ns();
-    if (type == FS_T_SYMLINK) {
-        size_t l = strlen(target);
-        if (l == 0)
-            return -ENOENT;
-        if (l > FS_SYMLINK_MAX)
-            return -ENAMETOOLONG;
-        a.ref = l ? FS_REF_INLINE : FS_REF_EMPTY;
-        a.size = l;
-        a.inline_data = (uint8_t *)target; /* copied by fnode_new */
-    }
-    struct fnode *k = fnode_new(f, name, &a);
-    if (!k)
-        return -ENOMEM;
-    if (type == FS_T_DIR)
-        k->loaded = true;
-    if ((rc = dir_insert(p, k)) < 0) {
-        fnode_free(f, k);
-        return rc;
-    }
-    p->a.mtime_ns = p->a.ctime_ns = a.mtime_ns;
-    p->dirty = true;
-    fnode_touch(f, k);
-    journal_set(f, k, false);
-    *out = k;
-    return 0;
+    return fs_make(FS(req), p, name, type, mode, ctx->uid, ctx->gid, target, out);
 }
 
 static void reply_made(fuse_req_t req, struct fnode *k)
@@ -268,7 +215,6 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     int rc = make(req, p, name, FS_T_FILE, mode, NULL, &k);
     if (rc < 0)
         DONE(req, rc);
-    k->content_dirty = true; /* the first flush records it durably */
     reply_made(req, k);
 }
 
@@ -296,37 +242,10 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
-    struct fs *f = FS(req);
     struct fnode *p = get(req, parent);
     if (!p)
         return;
-    if (!writable(f, p))
-        DONE(req, EROFS);
-    int rc = dir_load(f, p);
-    if (rc < 0)
-        DONE(req, rc);
-    struct fnode *k = dir_find(p, name, NULL);
-    if (!k)
-        DONE(req, ENOENT);
-    if (dir && k->a.type != FS_T_DIR)
-        DONE(req, ENOTDIR);
-    if (!dir && k->a.type == FS_T_DIR)
-        DONE(req, EISDIR);
-    if (dir) {
-        if ((rc = dir_load(f, k)) < 0)
-            DONE(req, rc);
-        if (k->nkids)
-            DONE(req, ENOTEMPTY);
-    }
-    char *path = fnode_path(k);
-    dir_unlink(p, k);
-    p->a.mtime_ns = p->a.ctime_ns = fs_now_ns();
-    fnode_touch(f, p);
-    if (path)
-        journal_del(f, path);
-    free(path);
-    fnode_maybe_free(f, k);
-    done(req, 0);
+    done(req, fs_remove(FS(req), p, name, dir));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -353,69 +272,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     struct fnode *np = fnode_get(f, newparent);
     if (!np)
         DONE(req, ENOENT);
-    if (!writable(f, p) || !writable(f, np))
-        DONE(req, EROFS);
-    if (np->a.type != FS_T_DIR)
-        DONE(req, ENOTDIR);
-    int rc = check_name(newname);
-    if (rc == 0)
-        rc = dir_load(f, p);
-    if (rc == 0)
-        rc = dir_load(f, np);
-    if (rc < 0)
-        DONE(req, rc);
-    if (np == f->root && strcmp(newname, FS_SNAPSHOTS_NAME) == 0)
-        DONE(req, EEXIST);
-    struct fnode *k = dir_find(p, name, NULL);
-    if (!k)
-        DONE(req, ENOENT);
-    struct fnode *t = dir_find(np, newname, NULL);
-    if (t == k)
-        DONE(req, 0);
-    for (struct fnode *a = np; a; a = a->parent)
-        if (a == k)
-            DONE(req, EINVAL); /* into itself */
-    if (t) {
-        if (flags & RENAME_NOREPLACE)
-            DONE(req, EEXIST);
-        if (t->a.type == FS_T_DIR && k->a.type != FS_T_DIR)
-            DONE(req, EISDIR);
-        if (t->a.type != FS_T_DIR && k->a.type == FS_T_DIR)
-            DONE(req, ENOTDIR);
-        if (t->a.type == FS_T_DIR) {
-            if ((rc = dir_load(f, t)) < 0)
-                DONE(req, rc);
-            if (t->nkids)
-                DONE(req, ENOTEMPTY);
-        }
-    }
-    char *nn = strdup(newname);
-    char *from = fnode_path(k);
-    if (!nn || !from) {
-        free(nn);
-        free(from);
-        DONE(req, ENOMEM);
-    }
-    if (t) {
-        dir_unlink(np, t);
-        fnode_maybe_free(f, t);
-    }
-    dir_unlink(p, k);
-    free(k->name);
-    k->name = nn;
-    dir_insert(np, k);
-    int64_t now = fs_now_ns();
-    p->a.mtime_ns = p->a.ctime_ns = np->a.mtime_ns = np->a.ctime_ns = now;
-    k->a.ctime_ns = now;
-    fnode_touch(f, p);
-    fnode_touch(f, np);
-    fnode_touch(f, k);
-    char *to = fnode_path(k);
-    if (to)
-        journal_rename(f, from, to);
-    free(from);
-    free(to);
-    done(req, 0);
+    done(req, fs_rename(f, p, name, np, newname, flags & RENAME_NOREPLACE));
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -459,7 +316,6 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     int rc = make(req, p, name, FS_T_FILE, mode, NULL, &k);
     if (rc < 0)
         DONE(req, rc);
-    k->content_dirty = true;
     k->nopen++;
     k->nlookup++;
     struct fuse_entry_param e;

@@ -113,40 +113,11 @@ void mount_close(struct mount *m)
 
 /* ---- what fs/fuse_ops.c does per operation ---- */
 
-/* make() of fuse_ops.c (mu held). */
+/* What op_mknod/op_mkdir/op_create do (mu held): fs/namespace.c. */
 int make(struct fs *f, struct fnode *p, const char *name, uint8_t type, struct fnode **out)
 {
-    if (!f->cfg.writable || p->ro)
-        return -EROFS;
-    if (p->a.type != FS_T_DIR)
-        return -ENOTDIR;
-    int rc = dir_load(f, p);
-    if (rc < 0)
-        return rc;
-    if (dir_find(p, name, NULL))
-        return -EEXIST;
-    struct fs_inode a;
-    memset(&a, 0, sizeof(a));
-    a.type = type;
-    a.mode = type == FS_T_DIR ? 0755 : 0644;
-    a.uid = (uint32_t)getuid();
-    a.gid = (uint32_t)getgid();
-    a.mtime_ns = a.ctime_ns = fs_now_ns();
-    struct fnode *k = fnode_new(f, name, &a);
-    if (!k)
-        return -ENOMEM;
-    if (type == FS_T_DIR)
-        k->loaded = true;
-    if ((rc = dir_insert(p, k)) < 0) {
-        fnode_free(f, k);
-        return rc;
-    }
-    p->a.mtime_ns = p->a.ctime_ns = a.mtime_ns;
-    p->dirty = true;
-    fnode_touch(f, k);
-    journal_set(f, k, false);
-    *out = k;
-    return 0;
+    return fs_make(f, p, name, type, type == FS_T_DIR ? 0755 : 0644, (uint32_t)getuid(),
+                   (uint32_t)getgid(), NULL, out);
 }
 
 /* op_create (type FILE: the node comes back open) or op_mkdir. */
@@ -377,57 +348,23 @@ int xunlink(struct fs *f, const char *path)
 {
     pthread_mutex_lock(&f->mu);
     struct fnode *p = NULL;
-    struct fnode *k = path_walk(f, path, &p, NULL);
-    int rc = !p ? -ENOENT : (!f->cfg.writable || p->ro) ? -EROFS : !k ? -ENOENT : 0;
-    if (rc == 0 && k->a.type == FS_T_DIR)
-        rc = -EISDIR;
-    if (rc == 0) {
-        char *kp = fnode_path(k);
-        dir_unlink(p, k);
-        p->a.mtime_ns = p->a.ctime_ns = fs_now_ns();
-        fnode_touch(f, p);
-        if (kp)
-            journal_del(f, kp);
-        free(kp);
-        fnode_maybe_free(f, k);
-    }
+    const char *base = NULL;
+    path_walk(f, path, &p, &base);
+    int rc = !p || !base ? -ENOENT : fs_remove(f, p, base, false);
     pthread_mutex_unlock(&f->mu);
     return rc;
 }
 
+/* Like rename(2) with RENAME_NOREPLACE. */
 int xrename(struct fs *f, const char *from, const char *to)
 {
     pthread_mutex_lock(&f->mu);
     struct fnode *p = NULL, *np = NULL;
-    const char *nb = NULL;
-    struct fnode *k = path_walk(f, from, &p, NULL);
-    struct fnode *t = k ? path_walk(f, to, &np, &nb) : NULL;
-    int rc = !k || !np || !nb ? -ENOENT : t ? -EEXIST : 0;
-    if (rc == 0 && (!f->cfg.writable || p->ro || np->ro))
-        rc = -EROFS;
-    char *nn = rc == 0 ? strdup(nb) : NULL;
-    char *fp = rc == 0 ? fnode_path(k) : NULL;
-    if (rc == 0 && (!nn || !fp))
-        rc = -ENOMEM;
-    if (rc == 0) {
-        dir_unlink(p, k);
-        free(k->name);
-        k->name = nn;
-        nn = NULL;
-        dir_insert(np, k);
-        int64_t now = fs_now_ns();
-        p->a.mtime_ns = p->a.ctime_ns = np->a.mtime_ns = np->a.ctime_ns = now;
-        k->a.ctime_ns = now;
-        fnode_touch(f, p);
-        fnode_touch(f, np);
-        fnode_touch(f, k);
-        char *tp = fnode_path(k);
-        if (tp)
-            journal_rename(f, fp, tp);
-        free(tp);
-    }
-    free(nn);
-    free(fp);
+    const char *fb = NULL, *nb = NULL;
+    struct fnode *k = path_walk(f, from, &p, &fb);
+    if (k)
+        path_walk(f, to, &np, &nb);
+    int rc = !k || !np || !nb ? -ENOENT : fs_rename(f, p, fb, np, nb, true);
     pthread_mutex_unlock(&f->mu);
     return rc;
 }
