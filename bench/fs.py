@@ -298,6 +298,17 @@ class FileSystem:
     def check_alive(self):
         pass
 
+    def log_tails(self):
+        """The ends of this file system's logs, for a failure's message."""
+        out = ""
+        try:
+            names = sorted(os.listdir(self.logs))
+        except OSError:
+            return out
+        for x in names:
+            out += f"\n  {x}:{tail(os.path.join(self.logs, x), 12)}"
+        return out
+
 
 class Passthrough(FileSystem):
     name = "passthrough"
@@ -679,6 +690,7 @@ class Bench:
         self.notes = []
         self.res = {s: {} for s in SYSTEMS}   # system -> metric -> [per round]
         self.order = []
+        self.doing = ""
 
     def note(self, msg):
         self.notes.append(msg)
@@ -737,36 +749,50 @@ class Bench:
         self.order.append(names)
         for name in names:
             fs = self.fss[name]
-            blobs = [os.urandom(4096) for _ in range(nfiles)]
-            r = {}
-            f = os.path.join(fs.mnt, f"seq{rnd}")
-            log(f"round {rnd}{' (warm-up)' if warm_up else ''}: {name}: write {size // MIB} MiB")
-            r["write"] = seq_write(f, data)
-            fs.check_alive()
-            t = time.monotonic()
-            fs.umount()
-            fs.mount()
-            r["remount_s"] = time.monotonic() - t
-            drop_caches()
-            r["cold"] = seq_read(f, size)
-            r["warm"] = seq_read(f, size)
-            if digest:
-                seq_read(f, size, digest)
-            log(f"round {rnd}: {name}: {nfiles} small files")
-            r["create"], r["create_dir"] = small_files(os.path.join(fs.mnt, f"small{rnd}"), blobs)
-            d = os.path.join(fs.mnt, "ls")
-            ls_l(d)
-            r["ls"] = ls_l(d)
-            stat_all(d, a.entries)
-            r["stat"] = stat_all(d, a.entries)
-            fs.check_alive()
-            log(f"round {rnd}: {name}: " + ", ".join(f"{m} {v:.3g}" for m, v in r.items()))
-            # untimed: keep the disk from filling over the rounds
-            os.unlink(f)
-            shutil.rmtree(os.path.join(fs.mnt, f"small{rnd}"))
+            try:
+                r = self.workloads(fs, rnd, warm_up, data, digest, nfiles)
+            except OSError as e:
+                raise Fatal(f"round {rnd}: {name}: {self.doing} failed: {e}{fs.log_tails()}") from e
             if not warm_up:
                 for m, v in r.items():
                     self.res[name].setdefault(m, []).append(v)
+
+    def workloads(self, fs, rnd, warm_up, data, digest, nfiles):
+        a, name, size = self.a, fs.name, len(data)
+        blobs = [os.urandom(4096) for _ in range(nfiles)]
+        r = {}
+        f = os.path.join(fs.mnt, f"seq{rnd}")
+        log(f"round {rnd}{' (warm-up)' if warm_up else ''}: {name}: write {size // MIB} MiB")
+        self.doing = f"the sequential write of {size // MIB} MiB"
+        r["write"] = seq_write(f, data)
+        fs.check_alive()
+        self.doing = "the remount"
+        t = time.monotonic()
+        fs.umount()
+        fs.mount()
+        r["remount_s"] = time.monotonic() - t
+        drop_caches()
+        self.doing = "the sequential read"
+        r["cold"] = seq_read(f, size)
+        r["warm"] = seq_read(f, size)
+        if digest:
+            seq_read(f, size, digest)
+        log(f"round {rnd}: {name}: {nfiles} small files")
+        self.doing = "the small-file creation"
+        r["create"], r["create_dir"] = small_files(os.path.join(fs.mnt, f"small{rnd}"), blobs)
+        d = os.path.join(fs.mnt, "ls")
+        self.doing = "ls -l and stat"
+        ls_l(d)
+        r["ls"] = ls_l(d)
+        stat_all(d, a.entries)
+        r["stat"] = stat_all(d, a.entries)
+        fs.check_alive()
+        log(f"round {rnd}: {name}: " + ", ".join(f"{m} {v:.3g}" for m, v in r.items()))
+        # untimed: keep the disk from filling over the rounds
+        self.doing = "removing the round's files"
+        os.unlink(f)
+        shutil.rmtree(os.path.join(fs.mnt, f"small{rnd}"))
+        return r
 
     def run(self):
         a = self.a
