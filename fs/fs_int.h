@@ -139,6 +139,7 @@ struct fs {
     uint64_t first_dirty_ms;
     int pub_err;          /* the last publish failure (0: none) */
     uint64_t pub_fail_ms;
+    unsigned pub_fails;   /* failures in a row */
     pthread_t publisher;
     bool publisher_on, stopping;
     pthread_cond_t pub_cv;

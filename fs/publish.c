@@ -473,6 +473,7 @@ static int publish_once(struct fs *f)
         f->pend = pend; /* nothing else adds to it while we publish */
         f->pub_err = rc;
         f->pub_fail_ms = fs_now_ms();
+        f->pub_fails++;
         fs_inode_clear(&ours);
         fs_inode_clear(&base);
         pthread_cond_broadcast(&f->pub_cv);
@@ -550,6 +551,7 @@ static int publish_once(struct fs *f)
         if (f->pub_seq != f->change_seq)
             f->first_dirty_ms = fs_now_ms();
         f->pub_err = 0;
+        f->pub_fails = 0;
         journal_published(f, jend);
         if (ns.n) {
             pthread_mutex_unlock(&f->mu);
@@ -562,6 +564,7 @@ static int publish_once(struct fs *f)
          * not stored stay in f->pend and go first next time. */
         f->pub_err = rc;
         f->pub_fail_ms = fs_now_ms();
+        f->pub_fails++;
         LOG_W(f->cfg.log, "fs", "publish failed: %s", strerror(-rc));
     }
     if (merged)
@@ -632,7 +635,10 @@ static void *publisher(void *arg)
         if (pending) {
             uint64_t due = f->first_dirty_ms + f->cfg.publish_ms;
             if (f->pub_err) { /* back off after a failure */
-                uint64_t retry = f->pub_fail_ms + 1000;
+                /* 1 s, doubling to 16 s; someone waiting in fs_sync asks
+                 * at least every second */
+                unsigned sh = f->pub_fails > 5 ? 4 : (f->pub_fails ? f->pub_fails - 1 : 0);
+                uint64_t retry = f->pub_fail_ms + (f->sync_waiters ? 1000u : 1000u << sh);
                 if (retry > due)
                     due = retry;
             }
