@@ -25,9 +25,13 @@
 #define NET_NODE_API_PORT 7401 /* the DHT API listens on 127.0.0.1:7401 unless --api */
 #define NET_NODE_JOIN_MS  20000u /* longest net_node_start() waits for the join */
 /* What the block client of net_node_blocks() lets callers have outstanding
- * per node before a call blocks (blockstore/bclient.h, backpressure). */
-#define NET_NODE_CLIENT_OPS       512u
-#define NET_NODE_CLIENT_PUT_BYTES (128ull << 20)
+ * per node before a call blocks (blockstore/bclient.h, backpressure). The
+ * bytes count a put's block and, for a get of a content block, the largest
+ * reply it may bring (BLOCK_MAX_STORED). They stay below a peer stream's
+ * output cap (NET_OUT_MAX_DEFAULT, 8 MiB): past it a stream drops frames,
+ * and each dropped request or reply costs a whole BS_RPC_TIMEOUT_MS. */
+#define NET_NODE_CLIENT_OPS   512u
+#define NET_NODE_CLIENT_BYTES (6ull << 20)
 
 struct net_node_config {
     const char *datadir; /* the state directory; created if missing */
@@ -83,8 +87,8 @@ struct addr net_node_addr(const struct net_node *n);
  * the node's mailbox and done callbacks run on the loop thread; a call made
  * on the loop thread (inside a done callback) fails with -EDEADLK. Calls
  * after net_node_stop() began fail with -ESHUTDOWN. At most
- * NET_NODE_CLIENT_OPS operations, and NET_NODE_CLIENT_PUT_BYTES bytes of
- * puts, are outstanding; a call beyond that blocks until one ends.
+ * NET_NODE_CLIENT_OPS operations, and NET_NODE_CLIENT_BYTES bytes of
+ * puts and gets, are outstanding; a call beyond that blocks until one ends.
  *
  * Results: as bs.h's client (bs_put, bs_get, bs_root_put), including their
  * start-up errors (BS_ERR_BAD_BLOCK, BS_ERR_NO_LEASE, -EINVAL, -EAGAIN), which

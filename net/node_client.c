@@ -6,7 +6,7 @@
  * bs_put / bs_get / bs_root_put, and the block client's done callback (on
  * the loop thread) is the caller's. Room: a call first waits, on a
  * condition variable, until fewer than NET_NODE_CLIENT_OPS operations and
- * NET_NODE_CLIENT_PUT_BYTES bytes of puts are outstanding (an operation is
+ * NET_NODE_CLIENT_BYTES bytes of puts and gets are outstanding (an operation is
  * outstanding from its call until its callback has returned). The block
  * client has a cap of its own, shared with the control socket and the DHT
  * API (BS_INFLIGHT_MAX): an operation it refuses with -EBUSY waits in a
@@ -55,7 +55,7 @@ struct nc_op {
     size_t len;
     struct lease lease;
     uint64_t expect;
-    size_t charge; /* bytes counted against NET_NODE_CLIENT_PUT_BYTES */
+    size_t charge; /* bytes counted against NET_NODE_CLIENT_BYTES */
     bclient_done_fn done;
     void *arg;
 };
@@ -426,7 +426,7 @@ static int op_call(struct node_client *c, struct nc_op *op)
     c->users++;
     /* One put larger than the byte bound still goes, alone. */
     while (!c->closed && (c->ops >= NET_NODE_CLIENT_OPS ||
-                          (c->ops > 0 && c->put_bytes + op->charge > NET_NODE_CLIENT_PUT_BYTES)))
+                          (c->ops > 0 && c->put_bytes + op->charge > NET_NODE_CLIENT_BYTES)))
         pthread_cond_wait(&c->room, &c->lock);
     if (c->closed || !c->mail)
         rc = -ESHUTDOWN;
@@ -510,6 +510,8 @@ static int nc_get(void *impl, enum store_type type, const struct id *key, bclien
     op = op_new(c, NC_GET, NULL, 0, done, arg);
     if (!op)
         return -ENOMEM;
+    /* the reply may be this large: it counts against the room too */
+    op->charge = type == STORE_CONTENT ? BLOCK_MAX_STORED : ROOT_MAX_LEN;
     op->type = type;
     op->key = *key;
     return op_call(c, op);
