@@ -557,6 +557,22 @@ class Coopfs(FileSystem):
             raise Fatal(f"coopfs mount exited with {self.mproc.returncode} on SIGTERM:"
                         f"{tail(os.path.join(self.logs, 'mount.log'))}")
 
+    def log_tails(self):
+        out = super().log_tails()
+        for label, data in [("mount", self.mdata)] + [(f"node {i}", d) for i, (_, d, _) in
+                                                         enumerate(self.nodes)]:
+            r = run([self.exe, "status", "--data", data, "--json"], check=False, timeout=10)
+            try:
+                st = json.loads(r.stdout)
+                sto = st.get("store", {})
+                out += (f"\n  {label} status: dropped_frames {st['peers'].get('dropped_frames')}, "
+                        f"puts_ok {sto.get('puts_ok')}, puts_failed {sto.get('puts_failed')}, "
+                        f"gets_failed {sto.get('gets_failed')}, rpc_timeouts "
+                        f"{st['stats'].get('rpc_timeouts')}")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                out += f"\n  {label} status: none ({(r.stderr or '').strip()[:100]})"
+        return out
+
     def describe(self):
         return f"4 × `coopfs node --replicas 3 --no-api` + `coopfs mount --key bench --data DIR " \
                f"--join NODE0 --replicas 3 --no-api -f" + \
@@ -583,16 +599,23 @@ def seq_write(path, data):
     """dd bs=1M conv=fsync: 1 MiB writes, fsync, close. MB/s."""
     mv = memoryview(data)
     t = time.monotonic()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    what = "open"
     try:
-        for off in range(0, len(mv), MIB):
-            chunk = mv[off:off + MIB]
-            while chunk:
-                n = os.write(fd, chunk)
-                chunk = chunk[n:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for off in range(0, len(mv), MIB):
+                what = f"write at {off // MIB} MiB"
+                chunk = mv[off:off + MIB]
+                while chunk:
+                    n = os.write(fd, chunk)
+                    chunk = chunk[n:]
+            what = "fsync"
+            os.fsync(fd)
+        finally:
+            what = "close" if what == "fsync" else what
+            os.close(fd)
+    except OSError as e:
+        raise OSError(e.errno, f"{e.strerror} ({what}, {time.monotonic() - t:.1f} s after the open)") from e
     return len(data) / 1e6 / (time.monotonic() - t)
 
 
