@@ -51,6 +51,11 @@ struct bclient_ops {
      * root yet; BS_ROOT_ANY: unconditional). */
     int (*root_put)(void *impl, const uint8_t *bytes, size_t len, uint64_t expect_version,
                     bclient_done_fn done, void *arg);
+    /* bs_lease_update: sends a lease record (a renewal with a later expiry,
+     * or a reclaim) for content block key to its holders. May be NULL in
+     * an implementation without leases (callers then skip renewals). */
+    int (*lease)(void *impl, const struct id *key, const struct lease *l, bclient_done_fn done,
+                 void *arg);
     /* Synchronous: the addresses of the nodes of key's replica set (the
      * holders a get would ask), at most max; returns how many (>= 0) or a
      * negative errno. May take a ring lookup (bounded by the RPC timeouts). */

@@ -34,6 +34,7 @@
 #define FS_FOLLOW_POLL_MS      1000u
 #define FS_SNAPSHOTS_MAX       256u           /* versions listed in .snapshots */
 #define FS_SNAPSHOTS_NAME      ".snapshots"
+#define FS_RENEW_PERIOD_S      (7u * 86400u)
 
 struct fs_config {
     const char *datadir;  /* DATA/fs holds the journal and the spool */
@@ -43,7 +44,8 @@ struct fs_config {
     unsigned min_copies;  /* a chunk stored on fewer nodes is EIO */
     uint64_t cache_bytes;
     uint32_t publish_ms;
-    uint32_t lease_days;
+    uint32_t lease_days;  /* leases of the blocks stored */
+    uint32_t renew_period_s; /* renew every lease of the head this often (0: never) */
     unsigned workers;     /* chunk encoders; 0: number of CPUs */
     const char *tag;      /* names conflicts: NAME.conflict-TAG */
     const struct logger *log;

@@ -143,6 +143,9 @@ struct fs {
     pthread_t publisher;
     bool publisher_on, stopping;
     pthread_cond_t pub_cv;
+    pthread_t renewer;
+    bool renewer_on;
+    pthread_cond_t renew_cv;
     unsigned sync_waiters;
     struct blist pend; /* blocks of the last snapshots not stored yet */
     int lockfd;  /* flock of DATA/fs/lock: one mount per data directory */
@@ -242,6 +245,12 @@ int publish_load_head(struct fs *f);
 /* Builds the tree of snapshot version v (a fresh read-only subtree). */
 struct fnode *snap_lookup(struct fs *f, const char *name);
 int snap_list(struct fs *f, uint64_t **versions, size_t *n);
+
+/* ---- lease renewal (renew.c) ---- */
+int renew_start(struct fs *f);
+void renew_stop(struct fs *f);
+/* Renews the lease of every block of the published head now. */
+int fs_renew_now(struct fs *f);
 
 /* ---- inode records ---- */
 /* The inode to store for n (content reference of its last flush). */

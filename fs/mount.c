@@ -18,7 +18,8 @@ void fs_config_default(struct fs_config *cfg)
     cfg->min_copies = 2;
     cfg->cache_bytes = FS_CACHE_DEFAULT;
     cfg->publish_ms = FS_PUBLISH_MS_DEFAULT;
-    cfg->lease_days = 399; /* the longest a node accepts is 400 (BS_LEASE_MAX_S); nothing renews them yet */
+    cfg->lease_days = 399; /* the longest a node accepts is 400 (BS_LEASE_MAX_S) */
+    cfg->renew_period_s = FS_RENEW_PERIOD_S;
 }
 
 static int mkdir_if(const char *p)
@@ -74,6 +75,7 @@ int fs_open(const struct fs_config *cfg, const struct bclient *bc, struct fs **o
     pthread_mutex_init(&f->se_mu, NULL);
     pthread_cond_init(&f->cv, NULL);
     pthread_cond_init(&f->pub_cv, NULL);
+    pthread_cond_init(&f->renew_cv, NULL);
     pthread_cond_init(&f->jobs_cv, NULL);
     root_key(&f->cfg.pub, &f->root_key);
     int rc = 0;
@@ -125,6 +127,8 @@ int fs_open(const struct fs_config *cfg, const struct bclient *bc, struct fs **o
         rc = fs_workers_start(f);
     if (rc == 0)
         rc = publish_start(f);
+    if (rc == 0)
+        rc = renew_start(f);
     if (rc < 0) {
         fs_close(f);
         return rc;
@@ -138,6 +142,7 @@ void fs_close(struct fs *f)
     if (!f)
         return;
     publish_stop(f);
+    renew_stop(f);
     fs_workers_stop(f);
     /* stores still running finish on the client's thread */
     pthread_mutex_lock(&f->mu);
@@ -163,6 +168,7 @@ void fs_close(struct fs *f)
     pthread_mutex_destroy(&f->se_mu);
     pthread_cond_destroy(&f->cv);
     pthread_cond_destroy(&f->pub_cv);
+    pthread_cond_destroy(&f->renew_cv);
     pthread_cond_destroy(&f->jobs_cv);
     free(f->dir);
     free(f);

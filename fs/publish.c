@@ -686,6 +686,7 @@ void publish_stop(struct fs *f)
     f->stopping = true;
     pthread_cond_broadcast(&f->pub_cv);
     pthread_cond_broadcast(&f->jobs_cv);
+    pthread_cond_broadcast(&f->renew_cv);
     pthread_mutex_unlock(&f->mu);
     pthread_join(f->publisher, NULL);
     f->publisher_on = false;

@@ -41,7 +41,7 @@
 #define HOLDERS_TRIES    4
 #define HOLDERS_DELAY_MS 250u
 
-enum nc_kind { NC_PUT, NC_GET, NC_ROOT_PUT };
+enum nc_kind { NC_PUT, NC_GET, NC_ROOT_PUT, NC_LEASE };
 
 struct node_client;
 
@@ -147,6 +147,7 @@ static bool op_try(struct nc_op *op)
         rc = bs_put_checked(n->bs, &op->key, op->bytes, op->len, &op->lease, op_done, op);
         break;
     case NC_GET: rc = bs_get(n->bs, op->type, &op->key, op_done, op); break;
+    case NC_LEASE: rc = bs_lease_update(n->bs, &op->key, &op->lease, op_done, op); break;
     default: rc = bs_root_put(n->bs, op->bytes, op->len, op->expect, op_done, op); break;
     }
     if (rc == -EBUSY)
@@ -536,6 +537,24 @@ static int nc_root_put(void *impl, const uint8_t *bytes, size_t len, uint64_t ex
     return op_call(c, op);
 }
 
+static int nc_lease(void *impl, const struct id *key, const struct lease *l,
+                    bclient_done_fn done, void *arg)
+{
+    struct node_client *c = impl;
+    struct nc_op *op;
+
+    if (!done || !key || !l)
+        return -EINVAL;
+    if (on_loop_thread(c))
+        return -EDEADLK;
+    op = op_new(c, NC_LEASE, NULL, 0, done, arg);
+    if (!op)
+        return -ENOMEM;
+    op->key = *key;
+    op->lease = *l;
+    return op_call(c, op);
+}
+
 /* Posts s and waits for its answer. */
 static int sync_call(struct node_client *c, struct nc_sync *s)
 {
@@ -584,6 +603,7 @@ static const struct bclient_ops nc_ops = {
     .put = nc_put,
     .get = nc_get,
     .root_put = nc_root_put,
+    .lease = nc_lease,
     .holders = nc_holders,
     .space = nc_space,
 };

@@ -34,7 +34,8 @@ static const char mount_usage[] =
     "  -f                stay in the foreground (otherwise return once mounted)\n"
     "  -o OPTIONS        FUSE options (allow_other, ro, ...) and coopfs ones:\n"
     "                    min_copies=N (a chunk must reach N nodes; default min(k,2)),\n"
-    "                    cache=SIZE (block cache, default 256M), publish_ms=N (1000)\n"
+    "                    cache=SIZE (block cache, default 256M), publish_ms=N (1000),\n"
+    "                    renew_s=N (renew the leases of every block this often; 604800)\n"
     "\n"
     "SIGTERM, SIGINT or fusermount3 -u publish what is pending and unmount.\n"
     "See docs/operations.md.\n";
@@ -72,6 +73,12 @@ static int parse_o(const char *o, struct fs_config *fc, bool *min_set, char *res
             if (tools_parse_size(t + 6, &v) < 0)
                 rc = -EINVAL;
             fc->cache_bytes = v;
+        } else if (strncmp(t, "renew_s=", 8) == 0) {
+            char *end;
+            unsigned long m = strtoul(t + 8, &end, 10);
+            if (*end || m > 400ul * 86400ul)
+                rc = -EINVAL;
+            fc->renew_period_s = (uint32_t)m;
         } else if (strncmp(t, "publish_ms=", 11) == 0) {
             char *end;
             unsigned long m = strtoul(t + 11, &end, 10);
