@@ -419,8 +419,11 @@ class Gluster(FileSystem):
             if any(self.base.encode() in c for c in cmd):
                 PROCS.note_pid(int(d))
                 for i, c in enumerate(cmd[:-1]):
-                    if c == b"-S":
+                    if c == b"-S" and cmd[i + 1].decode() not in self.sockets:
                         self.sockets.append(cmd[i + 1].decode())
+                        # fs.sh removes these if this process is SIGKILLed
+                        with open(os.path.join(self.tmp, "sockets"), "a") as f:
+                            f.write(cmd[i + 1].decode() + "\n")
 
     def mount(self):
         run(["mount", "-t", "glusterfs", "-o",

@@ -42,16 +42,24 @@ sweep() {
     set +e
     awk -v t="$tmp/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
         while read -r m; do umount -l "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true; done
+    # first every pid and every gluster socket (a daemon's -S argument, outside
+    # $tmp), then the kills: a daemon may exit once another is gone
+    pids= socks=$(cat "$tmp/sockets" 2>/dev/null)
     for p in $(cat "$tmp/pids" 2>/dev/null) $(grep -l -F "$tmp" /proc/[0-9]*/cmdline 2>/dev/null |
                                               cut -d/ -f3); do
         [ "$p" = "$$" ] && continue
         if grep -q -F "$tmp" "/proc/$p/cmdline" 2>/dev/null; then
-            # a gluster daemon's socket lives outside $tmp: its -S argument
-            sock=$(tr '\0' '\n' <"/proc/$p/cmdline" | sed -n '/^-S$/{n;p;q}')
-            kill -9 "$p" 2>/dev/null || true
-            case $sock in /var/run/gluster/*.socket | /run/gluster/*.socket) rm -f "$sock" ;; esac
+            pids="$pids $p"
+            socks="$socks $(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | sed -n '/^-S$/{n;p;q}')"
         fi
     done
+    for p in $pids; do kill -9 "$p" 2>/dev/null; done
+    for f in $socks; do
+        case $f in /var/run/gluster/*.socket | /run/gluster/*.socket) rm -f "$f" ;; esac
+    done
+    # the brick logs glusterd writes outside $tmp, named after the brick paths
+    m=$(printf '%s' "${tmp#/}" | tr / -)
+    rm -f /var/log/glusterfs/bricks/"$m"-gluster-b[123].log
     if [ "$keep" = 1 ]; then
         echo "fs.sh: kept $tmp" >&2
     else
