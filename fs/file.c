@@ -480,6 +480,7 @@ int file_flush(struct fs *f, struct fnode *n)
 {
     pthread_mutex_lock(&f->mu);
     int rc = 0;
+    unsigned tries = 0;
     for (;;) {
         if (!n->content_dirty || n->ro) {
             rc = n->werr;
@@ -494,7 +495,18 @@ int file_flush(struct fs *f, struct fnode *n)
         }
         while (n->busy)
             pthread_cond_wait(&f->cv, &f->mu);
+        /* A store that failed left its chunk dirty: one more try of all of
+         * them before the error goes to the program (a put can fail for
+         * a moment while the ring repairs itself after a crash). */
+        if (n->werr && ++tries < 2) {
+            LOG_W(f->cfg.log, "fs", "storing a chunk failed (%s); trying again",
+                  strerror(-n->werr));
+            n->werr = 0;
+            continue;
+        }
         if (n->werr) {
+            LOG_W(f->cfg.log, "fs", "close fails: a chunk could not be stored: %s",
+                  strerror(-n->werr));
             rc = n->werr;
             n->werr = 0;
             pthread_mutex_unlock(&f->mu);
