@@ -328,8 +328,17 @@ static int get_locked(struct fs *f, const struct id *key, struct centry **out)
         }
         start_fetch(f, e);
     }
-    for (;;) {
+    for (unsigned refetch = 0;;) {
         e = find(c, key);
+        if (!e && refetch++ < 3) {
+            /* evicted between its fetch and this waiter: fetch again */
+            if (!(e = add(c, key))) {
+                rc = -ENOMEM;
+                break;
+            }
+            start_fetch(f, e);
+            continue;
+        }
         if (!e) {
             rc = -EIO;
             break;

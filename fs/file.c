@@ -165,11 +165,11 @@ static int chunk_fill(struct fs *f, struct fnode *n, size_t i)
     }
 }
 
-static void job_enqueue(struct fs *f, struct fnode *n, size_t i)
+static bool job_enqueue(struct fs *f, struct fnode *n, size_t i)
 {
     struct fs_job *j = malloc(sizeof(*j));
     if (!j)
-        return; /* flush stores it */
+        return false; /* it stays dirty: flush stores it or says ENOMEM */
     j->next = NULL;
     j->n = n;
     j->i = i;
@@ -182,6 +182,7 @@ static void job_enqueue(struct fs *f, struct fnode *n, size_t i)
         f->jobs_head = j;
     f->jobs_tail = j;
     pthread_cond_signal(&f->jobs_cv);
+    return true;
 }
 
 struct put_ctx {
@@ -239,8 +240,9 @@ static void *worker(void *arg)
             f->jobs_tail = NULL;
         struct fnode *n = j->n;
         ssize_t len = -1;
-        if (data && enc && j->i < n->nch && n->ch[j->i].st == CH_BUSY &&
-            n->ch[j->i].gen == j->gen && n->spool >= 0) {
+        bool current = j->i < n->nch && n->ch[j->i].st == CH_BUSY &&
+                       n->ch[j->i].gen == j->gen && n->spool >= 0;
+        if (data && enc && current) {
             uint64_t off = (uint64_t)j->i * FS_CHUNK;
             size_t want = n->size > off ? (size_t)(n->size - off) : 0;
             if (want > FS_CHUNK)
@@ -253,7 +255,9 @@ static void *worker(void *arg)
         }
         pthread_mutex_unlock(&f->mu);
         if (len < 0) {
-            job_done(f, j, NULL, data && enc ? 0 : -ENOMEM); /* superseded */
+            /* superseded (nothing to do), or the spool could not be read:
+             * the chunk goes back to dirty and the flush reports it */
+            job_done(f, j, NULL, !current ? 0 : !(data && enc) ? -ENOMEM : -EIO);
             continue;
         }
         struct id key;
@@ -395,15 +399,25 @@ ssize_t file_write(struct fs *f, struct fnode *n, const char *buf, size_t size, 
     int rc = file_load_chunks(f, n);
     if (rc == 0)
         rc = spool_open(f, n);
-    if (rc == 0)
-        rc = chunks_reserve(n, nchunks(end > n->size ? end : n->size));
     size_t first = (size_t)((uint64_t)off / FS_CHUNK), last = (size_t)((end - 1) / FS_CHUNK);
-    for (size_t i = first; rc == 0 && i <= last; i++) {
-        uint64_t cs = (uint64_t)i * FS_CHUNK, ce = cs + FS_CHUNK;
-        uint64_t have = n->size < ce ? n->size : ce; /* existing bytes of the chunk end here */
-        bool covers = (uint64_t)off <= cs && end >= have;
-        if (!covers)
-            rc = chunk_fill(f, n, i);
+    /* chunk_fill drops the lock: when the file changed meanwhile (a
+     * truncate, another write), size the table and fill again. */
+    for (uint32_t wg = n->wgen + 1; rc == 0 && wg != n->wgen;) {
+        wg = n->wgen;
+        rc = chunks_reserve(n, nchunks(end > n->size ? end : n->size));
+        /* Growing past a last chunk that ends inside it: that chunk must
+         * become whole (zeros after the old end), as every chunk but the
+         * last is. */
+        if (rc == 0 && end > n->size && n->size % FS_CHUNK &&
+            (size_t)(n->size / FS_CHUNK) < first)
+            rc = chunk_fill(f, n, (size_t)(n->size / FS_CHUNK));
+        for (size_t i = first; rc == 0 && i <= last; i++) {
+            uint64_t cs = (uint64_t)i * FS_CHUNK, ce = cs + FS_CHUNK;
+            uint64_t have = n->size < ce ? n->size : ce; /* existing bytes of the chunk end here */
+            bool covers = (uint64_t)off <= cs && end >= have;
+            if (!covers)
+                rc = chunk_fill(f, n, i);
+        }
     }
     if (rc == 0 && pwrite(n->spool, buf, size, off) != (ssize_t)size)
         rc = -EIO;
@@ -476,23 +490,16 @@ int file_truncate(struct fs *f, struct fnode *n, uint64_t size)
     return 0;
 }
 
-int file_flush(struct fs *f, struct fnode *n)
+/* Waits until every chunk of n is stored (mu held). 0 or the error of a
+ * store that failed twice. */
+static int store_chunks(struct fs *f, struct fnode *n)
 {
-    pthread_mutex_lock(&f->mu);
-    int rc = 0;
     unsigned tries = 0;
     for (;;) {
-        if (!n->content_dirty || n->ro) {
-            rc = n->werr;
-            n->werr = 0;
-            pthread_mutex_unlock(&f->mu);
-            return rc;
-        }
-        if (n->size > FS_INLINE_MAX) {
+        if (n->size > FS_INLINE_MAX)
             for (size_t i = 0; i < n->nch; i++)
-                if (n->ch[i].st == CH_DIRTY)
-                    job_enqueue(f, n, i);
-        }
+                if (n->ch[i].st == CH_DIRTY && !job_enqueue(f, n, i))
+                    return -ENOMEM;
         while (n->busy)
             pthread_cond_wait(&f->cv, &f->mu);
         /* A store that failed left its chunk dirty: one more try of all of
@@ -507,9 +514,8 @@ int file_flush(struct fs *f, struct fnode *n)
         if (n->werr) {
             LOG_W(f->cfg.log, "fs", "close fails: a chunk could not be stored: %s",
                   strerror(-n->werr));
-            rc = n->werr;
+            int rc = n->werr;
             n->werr = 0;
-            pthread_mutex_unlock(&f->mu);
             return rc;
         }
         bool again = false;
@@ -517,44 +523,67 @@ int file_flush(struct fs *f, struct fnode *n)
             if (n->ch[i].st != CH_KEY)
                 again = true;
         if (!again)
-            break;
+            return 0;
     }
-    uint32_t wg = n->wgen;
-    uint64_t size = n->size;
-    struct fs_inode na;
-    if (fs_inode_copy(&na, &n->a) < 0) {
-        pthread_mutex_unlock(&f->mu);
-        return -ENOMEM;
-    }
-    free(na.inline_data);
-    na.inline_data = NULL;
-    na.size = size;
-    if (size == 0) {
-        na.ref = FS_REF_EMPTY;
-    } else if (size <= FS_INLINE_MAX) {
-        na.ref = FS_REF_INLINE;
-        na.inline_data = malloc(size);
-        pthread_mutex_unlock(&f->mu);
-        ssize_t r = na.inline_data ? file_read(f, n, (char *)na.inline_data, size, 0) : -ENOMEM;
-        pthread_mutex_lock(&f->mu);
-        if (r != (ssize_t)size)
-            rc = r < 0 ? (int)r : -EIO;
-    } else {
-        size_t nk = nchunks(size);
-        struct id *keys = malloc(nk * sizeof(*keys));
-        if (!keys) {
-            rc = -ENOMEM;
-        } else {
-            for (size_t i = 0; i < nk; i++)
-                keys[i] = i < n->nch ? n->ch[i].key : (struct id){ { 0 } };
-            pthread_mutex_unlock(&f->mu);
-            rc = fs_put_manifest(f, size, keys, nk, &na.key);
-            pthread_mutex_lock(&f->mu);
-            free(keys);
-            na.ref = FS_REF_KEY;
+}
+
+/* One flush of n (mu held, n->flushing set): the chunks, the manifest or
+ * the inline bytes, the new inode record in the journal. Starts over when
+ * the file changed while the lock was dropped, so an older state is never
+ * recorded over a newer one. */
+static int flush_locked(struct fs *f, struct fnode *n)
+{
+    for (;;) {
+        if (!n->content_dirty || n->ro) {
+            int rc = n->werr;
+            n->werr = 0;
+            return rc;
         }
-    }
-    if (rc == 0) {
+        int rc = store_chunks(f, n);
+        if (rc < 0)
+            return rc;
+        uint32_t wg = n->wgen;
+        uint64_t size = n->size;
+        struct fs_inode na;
+        if (fs_inode_copy(&na, &n->a) < 0)
+            return -ENOMEM;
+        free(na.inline_data);
+        na.inline_data = NULL;
+        na.size = size;
+        if (size == 0) {
+            na.ref = FS_REF_EMPTY;
+        } else if (size <= FS_INLINE_MAX) {
+            na.ref = FS_REF_INLINE;
+            na.inline_data = malloc(size);
+            pthread_mutex_unlock(&f->mu);
+            ssize_t r = na.inline_data ? file_read(f, n, (char *)na.inline_data, size, 0)
+                                       : -ENOMEM;
+            pthread_mutex_lock(&f->mu);
+            if (r != (ssize_t)size)
+                rc = r < 0 ? (int)r : -EIO;
+        } else {
+            size_t nk = nchunks(size);
+            struct id *keys = malloc(nk * sizeof(*keys));
+            if (!keys) {
+                rc = -ENOMEM;
+            } else {
+                for (size_t i = 0; i < nk; i++)
+                    keys[i] = i < n->nch ? n->ch[i].key : (struct id){ { 0 } };
+                pthread_mutex_unlock(&f->mu);
+                rc = fs_put_manifest(f, size, keys, nk, &na.key);
+                pthread_mutex_lock(&f->mu);
+                free(keys);
+                na.ref = FS_REF_KEY;
+            }
+        }
+        if (n->wgen != wg) { /* written or truncated meanwhile: flush that */
+            fs_inode_clear(&na);
+            continue;
+        }
+        if (rc < 0) {
+            fs_inode_clear(&na);
+            return rc;
+        }
         na.mtime_ns = n->a.mtime_ns;
         na.ctime_ns = n->a.ctime_ns;
         na.mode = n->a.mode;
@@ -569,20 +598,28 @@ int file_flush(struct fs *f, struct fnode *n)
         na.nxattr = nx;
         fs_inode_clear(&n->a);
         n->a = na;
-        if (n->wgen == wg) {
-            n->content_dirty = false;
-            if (n->a.ref != FS_REF_KEY) { /* inline or empty: the record holds it all */
-                file_drop_spool(f, n);
-                n->nch = 0;
-            }
+        n->content_dirty = false;
+        if (n->a.ref != FS_REF_KEY) { /* inline or empty: the record holds it all */
+            file_drop_spool(f, n);
+            n->nch = 0;
         }
         if (n->parent) {
             fnode_touch(f, n);
             rc = journal_set(f, n, true);
         }
-    } else {
-        fs_inode_clear(&na);
+        return rc;
     }
+}
+
+int file_flush(struct fs *f, struct fnode *n)
+{
+    pthread_mutex_lock(&f->mu);
+    while (n->flushing) /* one flush of a file at a time */
+        pthread_cond_wait(&f->cv, &f->mu);
+    n->flushing = true;
+    int rc = flush_locked(f, n);
+    n->flushing = false;
+    pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
     return rc;
 }

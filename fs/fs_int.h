@@ -13,6 +13,7 @@
 #include "fs/obj.h"
 
 struct fuse_session;
+#define FS_ROOT_INO 1 /* FUSE_ROOT_ID: the root's inode number */
 struct fuse_lowlevel_ops;
 /* The operations (fuse_ops.c, xattr.c). */
 void fs_fuse_ops(struct fuse_lowlevel_ops *ops);
@@ -109,6 +110,7 @@ struct fnode {
     uint32_t last_read_chunk;
     int werr;             /* a background store failed: the next flush returns it */
     bool content_dirty;   /* written since the last flush */
+    bool flushing;        /* a flush runs (one at a time) */
     uint64_t snap_version; /* snapshot roots */
 };
 
@@ -181,7 +183,8 @@ int dir_insert(struct fnode *d, struct fnode *k);
 void dir_unlink(struct fnode *d, struct fnode *k);
 /* Marks n changed (and its ancestors' sub_dirty) and bumps change_seq. */
 void fnode_touch(struct fs *f, struct fnode *n);
-/* The path of n from the root ("" for the root); malloc'd; NULL if detached. */
+/* The path of n from the root ("" for the root); malloc'd; NULL if n is
+ * detached (unlinked, or below a directory that is) or in a snapshot. */
 char *fnode_path(struct fnode *n);
 /* The attributes of n as the kernel should see them. */
 void fnode_stat(const struct fs *f, const struct fnode *n, struct stat *st);

@@ -77,8 +77,12 @@ int journal_sync(struct fs *f)
 int journal_set(struct fs *f, struct fnode *n, bool sync)
 {
     char *path = fnode_path(n);
-    if (!path)
-        return 0; /* unlinked or a snapshot: nothing to record */
+    if (!path || !*path) {
+        /* unlinked or a snapshot: nothing to record; the root's own
+         * attributes go with the next root only */
+        free(path);
+        return 0;
+    }
     struct fs_dir d;
     fs_dir_init(&d);
     struct fs_inode a;
@@ -161,7 +165,7 @@ void journal_published(struct fs *f, off_t end)
     wire_writer_init(&w, body, sizeof(body));
     wire_put_u8(&w, J_MARK);
     wire_put_u64(&w, (uint64_t)end);
-    append(f, body, sizeof(body), false);
+    append(f, body, sizeof(body), true); /* synced: a replay must not run them again */
 }
 
 /* ---- replay ---- */

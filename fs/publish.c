@@ -284,24 +284,67 @@ static void notes_send(struct fs *f, struct notes *ns)
     ns->n = ns->cap = 0;
 }
 
-static void set_content(struct fnode *k, const struct fs_inode *nw)
+/* Changed here and not yet in a snapshot: written, being stored, or
+ * being flushed. A remote change does not overwrite such a node. */
+static bool local_change(const struct fnode *k)
+{
+    return k->dirty || k->content_dirty || k->busy || k->flushing;
+}
+
+/* Gives k the remote inode nw (k has no local change): its chunk table and
+ * a spool left from an earlier open are dropped, the next read loads the
+ * new ones. */
+static void set_content(struct fs *f, struct fnode *k, const struct fs_inode *nw)
 {
     struct fs_inode c;
     if (fs_inode_copy(&c, nw) < 0)
         return;
     fs_inode_clear(&k->a);
     k->a = c;
-    if (k->spool < 0 && !k->busy) {
-        free(k->ch);
-        k->ch = NULL;
-        k->nch = 0;
-        k->chunks_loaded = false;
-        k->size = c.size;
+    file_drop_spool(f, k);
+    free(k->ch);
+    k->ch = NULL;
+    k->nch = 0;
+    k->chunks_loaded = false;
+    k->size = c.size;
+}
+
+/* Keeps the remote version nw of name, which changed here too, beside it
+ * as NAME.conflict-remote[-N] (mu held): both edits stay, the local one
+ * under the name. */
+static void keep_remote(struct fs *f, struct fnode *d, const char *name,
+                        const struct fs_inode *nw, struct notes *ns)
+{
+    char cn[FS_NAME_MAX + 1];
+    for (unsigned i = 1; i < 100; i++) {
+        int l = i == 1 ? snprintf(cn, sizeof(cn), "%.200s.conflict-remote", name)
+                       : snprintf(cn, sizeof(cn), "%.200s.conflict-remote-%u", name, i);
+        if (l < 0 || (size_t)l >= sizeof(cn))
+            return;
+        struct fnode *c = dir_find(d, cn, NULL);
+        if (c && fs_inode_equal(&c->a, nw))
+            return; /* kept already */
+        if (!c)
+            break;
     }
+    struct fnode *nk = fnode_new(f, cn, nw);
+    if (!nk)
+        return;
+    if (dir_insert(d, nk) < 0) {
+        fnode_maybe_free(f, nk);
+        return;
+    }
+    fnode_touch(f, nk);
+    journal_set(f, nk, false);
+    f->conflicts++;
+    note(ns, d->ino, cn, 0);
+    LOG_I(f->cfg.log, "fs", "%s changed here and in a newer version: that one is kept as %s",
+          name, cn);
 }
 
 /* Brings loaded directory d from old to nw (mu held; may drop it to
- * fetch). Entries changed here since the snapshot stay as they are. */
+ * fetch). Entries changed here since the snapshot stay as they are; a file
+ * changed on both sides keeps the remote version beside it. */
 static void apply_dir(struct fs *f, struct fnode *d, const struct fs_inode *old,
                       const struct fs_inode *nw, struct notes *ns)
 {
@@ -316,16 +359,18 @@ static void apply_dir(struct fs *f, struct fnode *d, const struct fs_inode *old,
     }
     if (!d->loaded) {
         if (!d->dirty && !d->sub_dirty)
-            set_content(d, nw);
+            set_content(f, d, nw);
         note(ns, 0, NULL, d->ino);
         return;
     }
     struct fs_dir od, ndir;
+    d->busy++; /* pinned while the lock is dropped */
     pthread_mutex_unlock(&f->mu);
     int rc = old ? load_entries(f, old, &od) : (fs_dir_init(&od), 0);
     int rc2 = load_entries(f, nw, &ndir);
     pthread_mutex_lock(&f->mu);
-    if (rc == 0 && rc2 == 0 && d->loaded) {
+    bool attached = d == f->root || d->parent;
+    if (rc == 0 && rc2 == 0 && d->loaded && attached) {
         bool changed_here = false;
         for (size_t i = 0; i < ndir.n; i++) { /* added or changed */
             struct fs_dirent *e = &ndir.e[i];
@@ -333,14 +378,19 @@ static void apply_dir(struct fs *f, struct fnode *d, const struct fs_inode *old,
             if (o && fs_inode_equal(&o->ino, &e->ino))
                 continue;
             struct fnode *k = dir_find(d, e->name, NULL);
-            if (k && k->dirty && !(k->a.type == FS_T_DIR && e->ino.type == FS_T_DIR))
-                continue;
             if (k && k->a.type == FS_T_DIR && e->ino.type == FS_T_DIR) {
                 apply_dir(f, k, o ? &o->ino : NULL, &e->ino, ns);
+                if (!(d == f->root || d->parent))
+                    break; /* d itself went meanwhile */
                 continue;
             }
-            if (k && k->a.type == e->ino.type && k->a.type != FS_T_DIR) {
-                set_content(k, &e->ino);
+            if (k && local_change(k)) {
+                keep_remote(f, d, e->name, &e->ino, ns);
+                changed_here = true;
+                continue;
+            }
+            if (k && k->a.type == e->ino.type) {
+                set_content(f, k, &e->ino);
                 note(ns, 0, NULL, k->ino);
                 continue;
             }
@@ -358,7 +408,7 @@ static void apply_dir(struct fs *f, struct fnode *d, const struct fs_inode *old,
             if (fs_dir_find(&ndir, od.e[i].name))
                 continue;
             struct fnode *k = dir_find(d, od.e[i].name, NULL);
-            if (!k || k->dirty || k->sub_dirty)
+            if (!k || local_change(k) || k->sub_dirty)
                 continue;
             dir_unlink(d, k);
             note(ns, d->ino, od.e[i].name, 0);
@@ -381,6 +431,8 @@ static void apply_dir(struct fs *f, struct fnode *d, const struct fs_inode *old,
     }
     fs_dir_clear(&od);
     fs_dir_clear(&ndir);
+    d->busy--;
+    fnode_maybe_free(f, d);
 }
 
 /* ---- publishing ---- */

@@ -55,7 +55,7 @@ int publish_load_head(struct fs *f)
     } else {
         return rc;
     }
-    f->next_ino = FUSE_ROOT_ID;
+    f->next_ino = FS_ROOT_INO;
     f->root = fnode_new(f, "", &root);
     fs_inode_clear(&root);
     struct fs_inode sn;

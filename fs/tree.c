@@ -181,8 +181,14 @@ int dir_load(struct fs *f, struct fnode *d)
         for (size_t i = 0; i < dir.n; i++) {
             struct fnode *k = fnode_new(f, dir.e[i].name, &dir.e[i].ino);
             if (!k) {
-                rc = -ENOMEM;
-                break;
+                /* not loaded: a snapshot must never see part of it */
+                while (d->nkids) {
+                    struct fnode *x = d->kids[--d->nkids];
+                    x->parent = NULL;
+                    fnode_maybe_free(f, x);
+                }
+                fs_dir_clear(&dir);
+                return -ENOMEM;
             }
             k->parent = d;
             k->ro = d->ro;
@@ -215,8 +221,8 @@ char *fnode_path(struct fnode *n)
     struct fnode *p = n;
     for (; p->parent; p = p->parent)
         len += strlen(p->name) + 1;
-    if (p->ro || p->snap_version)
-        return NULL;
+    if (p->ino != FS_ROOT_INO || p->ro || p->snap_version)
+        return NULL; /* detached (unlinked, or under a removed directory), or a snapshot */
     char *s = malloc(len + 1);
     if (!s)
         return NULL;
