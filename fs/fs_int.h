@@ -243,6 +243,9 @@ void publish_kick(struct fs *f);
 int root_read(struct fs *f, struct id *commit, uint64_t *version);
 /* Fetches and decodes a commit block. */
 int commit_load(struct fs *f, const struct id *key, struct fs_commit *out);
+/* Makes the tree in memory that of commit (NULL: an empty tree) at
+ * version, with head and head_root to match (at open). */
+int fs_load_tree_at(struct fs *f, const struct id *commit, uint64_t version);
 /* Fetches the current root into the tree at open. */
 int publish_load_head(struct fs *f);
 /* Builds the tree of snapshot version v (a fresh read-only subtree). */

@@ -8,11 +8,19 @@
  *   u8 J_SET    | u16 path length | path | u32 n | a directory stream of one entry (obj.h)
  *   u8 J_DEL    | u16 path length | path
  *   u8 J_RENAME | u16 from length | from | u16 to length | to
- *   u8 J_MARK   | u64 offset: every record before offset is in a stored root
+ *   u8 J_MARK   | u64 offset | u64 version | commit [32]: every record before
+ *                 offset is in the stored root of that version and commit,
+ *                 the base of the records after offset
+ *   u8 J_BASE   | u64 version | commit [32]: the first record of a journal
+ *                 that was empty: the published version its records apply to
+ *                 (version 0 and a zero commit: none yet)
  * Paths are relative to the mount's root, '/'-separated. At open the
- * records after the last mark are applied over the published tree (they
- * are idempotent over a tree that already holds them); once a root holds
- * every record the file is emptied. A torn or damaged tail is cut off.
+ * records after the last mark are applied over the tree of their base (the
+ * mark's version, or the J_BASE one), not over whatever is current: when
+ * the current root is newer (this mount published them but crashed before
+ * its mark, or another writer published since), the publish that follows
+ * merges three ways against it like any other. Once a root holds every
+ * record the file is emptied. A torn or damaged tail is cut off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +34,7 @@
 #include "common/wire.h"
 #include "fs/fs_int.h"
 
-enum { J_MARK = 4 };
+enum { J_MARK = 4, J_BASE = 5 };
 #define J_HDR 8
 #define J_MAX_BODY (16u << 20)
 
@@ -69,6 +77,23 @@ static int append(struct fs *f, const uint8_t *body, size_t len, bool sync)
     return 0;
 }
 
+/* The first record of an empty journal names the version its records
+ * apply to. */
+static int ensure_base(struct fs *f)
+{
+    if (journal_end(f) > 0)
+        return 0;
+    uint8_t body[1 + 8 + ID_BYTES];
+    struct wire_writer w;
+    wire_writer_init(&w, body, sizeof(body));
+    wire_put_u8(&w, J_BASE);
+    wire_put_u64(&w, f->has_head ? f->version : 0);
+    struct id zero;
+    memset(&zero, 0, sizeof(zero));
+    wire_put_id(&w, f->has_head ? &f->head : &zero);
+    return append(f, body, sizeof(body), false);
+}
+
 int journal_sync(struct fs *f)
 {
     return fdatasync(f->jfd) < 0 ? -EIO : 0;
@@ -95,6 +120,8 @@ int journal_set(struct fs *f, struct fnode *n, bool sync)
     }
     uint8_t *stream = NULL, *body = NULL;
     size_t slen = 0, plen = strlen(path);
+    if (rc == 0)
+        rc = ensure_base(f);
     if (rc == 0)
         rc = fs_dir_set(&d, n->name, &a);
     if (rc == 0)
@@ -130,7 +157,9 @@ int journal_del(struct fs *f, const char *path)
     wire_put_u8(&w, J_DEL);
     wire_put_u16(&w, (uint16_t)pl);
     wire_put_bytes(&w, path, pl);
-    int rc = append(f, body, 3 + pl, false);
+    int rc = ensure_base(f);
+    if (rc == 0)
+        rc = append(f, body, 3 + pl, false);
     free(body);
     return rc;
 }
@@ -148,7 +177,9 @@ int journal_rename(struct fs *f, const char *from, const char *to)
     wire_put_bytes(&w, from, a);
     wire_put_u16(&w, (uint16_t)b);
     wire_put_bytes(&w, to, b);
-    int rc = append(f, body, 5 + a + b, false);
+    int rc = ensure_base(f);
+    if (rc == 0)
+        rc = append(f, body, 5 + a + b, false);
     free(body);
     return rc;
 }
@@ -160,11 +191,13 @@ void journal_published(struct fs *f, off_t end)
             fdatasync(f->jfd);
         return;
     }
-    uint8_t body[9];
+    uint8_t body[1 + 8 + 8 + ID_BYTES];
     struct wire_writer w;
     wire_writer_init(&w, body, sizeof(body));
     wire_put_u8(&w, J_MARK);
     wire_put_u64(&w, (uint64_t)end);
+    wire_put_u64(&w, f->version);
+    wire_put_id(&w, &f->head);
     append(f, body, sizeof(body), true); /* synced: a replay must not run them again */
 }
 
@@ -294,8 +327,12 @@ int journal_replay(struct fs *f)
         free(buf);
         return -EIO;
     }
-    /* Find the whole records and the last mark. */
+    /* Find the whole records, the last mark and the base. */
     size_t off = 0, start = 0, good = 0;
+    bool have_base = false;
+    uint64_t base_v = 0;
+    struct id base;
+    memset(&base, 0, sizeof(base));
     while (off + J_HDR <= (size_t)end) {
         struct wire_reader r;
         wire_reader_init(&r, buf + off, J_HDR);
@@ -306,11 +343,23 @@ int journal_replay(struct fs *f)
         hash_sha256(&h, buf + off + J_HDR, len);
         if (memcmp(h.b, buf + off + 4, 4) != 0)
             break;
-        if (buf[off + J_HDR] == J_MARK && len == 9) {
-            wire_reader_init(&r, buf + off + J_HDR + 1, 8);
+        if (buf[off + J_HDR] == J_MARK && len == 1 + 16 + ID_BYTES) {
+            wire_reader_init(&r, buf + off + J_HDR + 1, len - 1);
             uint64_t m = wire_get_u64(&r);
-            if (m <= off)
+            uint64_t v = wire_get_u64(&r);
+            struct id c;
+            wire_get_id(&r, &c);
+            if (m <= off) {
                 start = (size_t)m;
+                have_base = true;
+                base_v = v;
+                base = c;
+            }
+        } else if (buf[off + J_HDR] == J_BASE && len == 1 + 8 + ID_BYTES && off == 0) {
+            wire_reader_init(&r, buf + off + J_HDR + 1, len - 1);
+            base_v = wire_get_u64(&r);
+            wire_get_id(&r, &base);
+            have_base = true;
         }
         off += J_HDR + len;
         good = off;
@@ -322,6 +371,32 @@ int journal_replay(struct fs *f)
             free(buf);
             return -EIO;
         }
+    }
+    /* Records to apply, and a base older than the current root: apply
+     * them to the base's tree; the publish merges with the current one. */
+    bool any = false;
+    for (off = start; off < good;) {
+        struct wire_reader r;
+        wire_reader_init(&r, buf + off, J_HDR);
+        uint32_t len = wire_get_u32(&r);
+        uint8_t t = buf[off + J_HDR];
+        if (t == J_SET || t == J_DEL || t == J_RENAME)
+            any = true;
+        off += J_HDR + len;
+    }
+    if (any && have_base && f->has_head && base_v < f->version &&
+        !id_eq(&base, &f->head)) {
+        int lr = base_v ? fs_load_tree_at(f, &base, base_v) : fs_load_tree_at(f, NULL, 0);
+        if (lr < 0)
+            LOG_W(f->cfg.log, "fs",
+                  "journal: its base version %llu cannot be read (%s): applying it over "
+                  "version %llu",
+                  (unsigned long long)base_v, strerror(-lr), (unsigned long long)f->version);
+        else
+            LOG_I(f->cfg.log, "fs",
+                  "journal: applying it over its base version %llu; the next publish merges "
+                  "it with the current version",
+                  (unsigned long long)base_v);
     }
     unsigned applied = 0, bad = 0;
     for (off = start; off < good;) {
@@ -339,7 +414,7 @@ int journal_replay(struct fs *f)
             rc = replay_rename(f, &r);
         if (rc < 0)
             bad++;
-        else if (type != J_MARK)
+        else if (type == J_SET || type == J_DEL || type == J_RENAME)
             applied++;
         off += J_HDR + len;
     }

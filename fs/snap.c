@@ -14,6 +14,59 @@
 
 /* ---- the head at open ---- */
 
+/* Makes the tree in memory the one of root (the root directory's inode),
+ * replacing a root node nothing has used yet (mu held or not started). */
+static int set_root(struct fs *f, const struct fs_inode *root)
+{
+    if (f->root) {
+        fnode_free(f, f->root);
+        f->root = NULL;
+    }
+    uint64_t next = f->next_ino;
+    f->next_ino = FS_ROOT_INO;
+    f->root = fnode_new(f, "", root);
+    f->next_ino = next > FS_ROOT_INO ? next : FS_ROOT_INO + 1;
+    return f->root ? 0 : -ENOMEM;
+}
+
+static void empty_root(struct fs_inode *root)
+{
+    memset(root, 0, sizeof(*root));
+    root->type = FS_T_DIR;
+    root->mode = 0755;
+    root->uid = (uint32_t)getuid();
+    root->gid = (uint32_t)getgid();
+    root->mtime_ns = root->ctime_ns = fs_now_ns();
+}
+
+int fs_load_tree_at(struct fs *f, const struct id *commit, uint64_t version)
+{
+    struct fs_inode root;
+    if (!commit) {
+        empty_root(&root);
+        f->has_head = false;
+        memset(&f->head, 0, sizeof(f->head));
+        f->version = 0;
+    } else {
+        struct fs_commit c;
+        int rc = commit_load(f, commit, &c);
+        if (rc < 0)
+            return rc;
+        root = c.root;
+        memset(&c.root, 0, sizeof(c.root));
+        fs_commit_clear(&c);
+        f->head = *commit;
+        f->has_head = true;
+        f->version = version;
+    }
+    fs_inode_clear(&f->head_root);
+    int rc = f->has_head ? fs_inode_copy(&f->head_root, &root) : 0;
+    if (rc == 0)
+        rc = set_root(f, &root);
+    fs_inode_clear(&root);
+    return rc;
+}
+
 int publish_load_head(struct fs *f)
 {
     struct id commit;
@@ -30,41 +83,27 @@ int publish_load_head(struct fs *f)
         struct timespec ts = { 0, 700 * 1000000L };
         nanosleep(&ts, NULL);
     }
-    struct fs_inode root;
-    memset(&root, 0, sizeof(root));
+    f->next_ino = FS_ROOT_INO + 2; /* 1: the root, 2: .snapshots */
     if (rc == -ENOENT) {
-        root.type = FS_T_DIR;
-        root.mode = 0755;
-        root.uid = (uint32_t)getuid();
-        root.gid = (uint32_t)getgid();
-        root.mtime_ns = root.ctime_ns = fs_now_ns();
         LOG_I(f->cfg.log, "fs", "no root yet: an empty file system");
-        rc = 0;
+        rc = fs_load_tree_at(f, NULL, 0);
     } else if (rc == 0) {
-        struct fs_commit c;
-        if ((rc = commit_load(f, &commit, &c)) < 0)
-            return rc;
-        root = c.root;
-        memset(&c.root, 0, sizeof(c.root));
-        fs_commit_clear(&c);
-        f->head = commit;
-        f->has_head = true;
-        f->version = v;
-        fs_inode_copy(&f->head_root, &root);
-        LOG_I(f->cfg.log, "fs", "root version %llu", (unsigned long long)v);
-    } else {
-        return rc;
+        rc = fs_load_tree_at(f, &commit, v);
+        if (rc == 0)
+            LOG_I(f->cfg.log, "fs", "root version %llu", (unsigned long long)v);
     }
-    f->next_ino = FS_ROOT_INO;
-    f->root = fnode_new(f, "", &root);
-    fs_inode_clear(&root);
+    if (rc < 0)
+        return rc;
     struct fs_inode sn;
     memset(&sn, 0, sizeof(sn));
     sn.type = FS_T_DIR;
     sn.mode = 0555;
     sn.mtime_ns = sn.ctime_ns = fs_now_ns();
+    uint64_t next = f->next_ino;
+    f->next_ino = FS_ROOT_INO + 1;
     f->snaps = fnode_new(f, FS_SNAPSHOTS_NAME, &sn);
-    if (!f->root || !f->snaps)
+    f->next_ino = next;
+    if (!f->snaps)
         return -ENOMEM;
     f->snaps->ro = true;
     f->snaps->loaded = true;
