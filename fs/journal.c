@@ -20,7 +20,9 @@
  * the current root is newer (this mount published them but crashed before
  * its mark, or another writer published since), the publish that follows
  * merges three ways against it like any other. Once a root holds every
- * record the file is emptied. A torn or damaged tail is cut off.
+ * record the file is emptied; when records came in during the publish, the
+ * file is rewritten as a BASE of the new root and those records (a MARK
+ * only if that fails). A torn or damaged tail is cut off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -184,6 +186,55 @@ int journal_rename(struct fs *f, const char *from, const char *to)
     return rc;
 }
 
+/* Rewrites the journal as a BASE record of the current head followed by
+ * the records from offset end on (a new file, synced, renamed over the
+ * old one): what a MARK says, without the journal growing. 0 or -errno
+ * (the old journal is untouched). */
+static int compact(struct fs *f, off_t end)
+{
+    off_t cur = journal_end(f);
+    if (cur - end > (off_t)J_MAX_BODY)
+        return -EFBIG;
+    size_t tail = (size_t)(cur - end);
+    uint8_t *buf = malloc(tail ? tail : 1);
+    if (!buf)
+        return -ENOMEM;
+    int rc = 0;
+    if (tail && pread(f->jfd, buf, tail, end) != (ssize_t)tail)
+        rc = -EIO;
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/journal", f->dir);
+    snprintf(tmp, sizeof(tmp), "%s/journal.tmp", f->dir);
+    int fd = rc == 0 ? open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (rc == 0 && fd < 0)
+        rc = -errno;
+    if (rc == 0) {
+        int old = f->jfd;
+        f->jfd = fd; /* append() and ensure_base() write to the new file */
+        rc = ensure_base(f);
+        if (rc == 0 && tail && pwrite(fd, buf, tail, journal_end(f)) != (ssize_t)tail)
+            rc = -EIO;
+        if (rc == 0 && fdatasync(fd) < 0)
+            rc = -EIO;
+        if (rc == 0 && rename(tmp, path) < 0)
+            rc = -errno;
+        if (rc == 0) {
+            int dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+            close(old);
+        } else {
+            f->jfd = old;
+            close(fd);
+            unlink(tmp);
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 void journal_published(struct fs *f, off_t end)
 {
     if (journal_end(f) == end) {
@@ -191,6 +242,9 @@ void journal_published(struct fs *f, off_t end)
             fdatasync(f->jfd);
         return;
     }
+    if (compact(f, end) == 0)
+        return;
+    /* could not rewrite it: a mark says the same */
     uint8_t body[1 + 8 + 8 + ID_BYTES];
     struct wire_writer w;
     wire_writer_init(&w, body, sizeof(body));
