@@ -47,6 +47,9 @@ struct fs_config {
     uint32_t lease_days;  /* leases of the blocks stored */
     uint32_t renew_period_s; /* renew every lease of the head this often (0: never) */
     unsigned workers;     /* chunk encoders; 0: number of CPUs */
+    unsigned root_confirm; /* "no root" is asked this many more times, 0.7 s
+                              apart, before an empty tree is believed (a
+                              node that just joined may not know yet) */
     const char *tag;      /* names conflicts: NAME.conflict-TAG */
     const struct logger *log;
 };

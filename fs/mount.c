@@ -20,6 +20,7 @@ void fs_config_default(struct fs_config *cfg)
     cfg->publish_ms = FS_PUBLISH_MS_DEFAULT;
     cfg->lease_days = 399; /* the longest a node accepts is 400 (BS_LEASE_MAX_S) */
     cfg->renew_period_s = FS_RENEW_PERIOD_S;
+    cfg->root_confirm = 2;
 }
 
 static int mkdir_if(const char *p)

@@ -76,9 +76,9 @@ int publish_load_head(struct fs *f)
      * ring settles for a few seconds after a join): "no root" is asked
      * again before it is believed, so an existing tree never shows as
      * empty. */
-    for (int tries = 0; tries < 4; tries++) {
+    for (unsigned tries = 0; tries < f->cfg.root_confirm + 2; tries++) {
         rc = root_read(f, &commit, &v);
-        if (rc == 0 || (rc == -ENOENT && tries >= 2))
+        if (rc == 0 || (rc == -ENOENT && tries >= f->cfg.root_confirm))
             break;
         struct timespec ts = { 0, 700 * 1000000L };
         nanosleep(&ts, NULL);

@@ -86,6 +86,7 @@ int mount_try(struct world *w, struct mount *m, const struct mopts *o)
     cfg.publish_ms = o->publish_ms ? o->publish_ms : 100;
     cfg.workers = 2;
     cfg.cache_bytes = 64 * MiB;
+    cfg.root_confirm = 0; /* the memory store has no ring to settle */
     cfg.tag = o->tag ? o->tag : "T";
     cfg.log = &w->log;
     struct bclient bc = mem_bclient_iface(m->mc);
