@@ -251,9 +251,13 @@ typedef void (*bs_done_fn)(void *ctx, const struct bs_result *r);
  * operations in flight: wait for one to finish), -ENOMEM. */
 int bs_put(struct bs *b, const uint8_t *bytes, size_t len, const struct lease *lease,
            bs_done_fn done, void *ctx);
-/* bs_put for a caller that has already checked the block and its lease
- * (block_key gave key, lease_verify held), e.g. on a thread of its own so
- * the loop does not hash: the same, without those two checks. The primary
+/* The checks bs_put makes before it starts: the bytes are a well-formed
+ * content block (sets *key, its SHA-256) and the lease's signature holds
+ * for it. 0, BS_ERR_BAD_BLOCK or BS_ERR_NO_LEASE. Touches no state: any
+ * thread may call it. */
+int bs_put_check(const uint8_t *bytes, size_t len, const struct lease *lease, struct id *key);
+/* bs_put for a caller that has already made bs_put_check, e.g. on a
+ * thread of its own so the loop does not hash: the same, without it. The primary
  * checks both again, so a wrong key is refused there (BAD_BLOCK). */
 int bs_put_checked(struct bs *b, const struct id *key, const uint8_t *bytes, size_t len,
                    const struct lease *lease, bs_done_fn done, void *ctx);

@@ -808,18 +808,21 @@ int bs_put_checked(struct bs *b, const struct id *key, const uint8_t *bytes, siz
     return launch(b, op);
 }
 
+int bs_put_check(const uint8_t *bytes, size_t len, const struct lease *lease, struct id *key)
+{
+    if (!bytes || len == 0 || len > BLOCK_MAX_STORED || block_key(bytes, len, key) != 0)
+        return BS_ERR_BAD_BLOCK;
+    if (!lease || !lease_verify(lease, key))
+        return BS_ERR_NO_LEASE;
+    return 0;
+}
+
 int bs_put(struct bs *b, const uint8_t *bytes, size_t len, const struct lease *lease,
            bs_done_fn done, void *ctx)
 {
     struct id key;
-
-    if (!bytes || len == 0 || len > BLOCK_MAX_STORED)
-        return BS_ERR_BAD_BLOCK;
-    if (block_key(bytes, len, &key) != 0)
-        return BS_ERR_BAD_BLOCK;
-    if (!lease || !lease_verify(lease, &key))
-        return BS_ERR_NO_LEASE;
-    return bs_put_checked(b, &key, bytes, len, lease, done, ctx);
+    int rc = bs_put_check(bytes, len, lease, &key);
+    return rc ? rc : bs_put_checked(b, &key, bytes, len, lease, done, ctx);
 }
 
 int bs_get(struct bs *b, enum store_type type, const struct id *key, bs_done_fn done, void *ctx)

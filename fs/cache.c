@@ -533,6 +533,13 @@ int fs_put_stream(struct fs *f, const uint8_t *bytes, size_t len, struct id *key
 
 int fs_get_chunks(struct fs *f, const struct id *key, struct id **keys, size_t *n, uint64_t *size)
 {
+    return fs_walk_manifest(f, key, NULL, NULL, keys, n, size);
+}
+
+int fs_walk_manifest(struct fs *f, const struct id *key,
+                     void (*indirect)(void *ctx, const struct id *key), void *ctx,
+                     struct id **keys, size_t *n, uint64_t *size)
+{
     uint8_t *p = NULL;
     size_t len = 0;
     int rc = fs_cache_get(f, key, &p, &len);
@@ -586,6 +593,8 @@ int fs_get_chunks(struct fs *f, const struct id *key, struct id **keys, size_t *
             uint8_t lvl;
             uint32_t nk;
             const uint8_t *ks;
+            if (indirect)
+                indirect(ctx, &k);
             rc = fs_cache_get(f, &k, &q, &ql);
             if (rc == 0 && file_indirect_parse(q, ql, &lvl, &nk, &ks) < 0)
                 rc = -EIO;

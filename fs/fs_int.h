@@ -51,6 +51,11 @@ int fs_get_stream(struct fs *f, const struct id *key, uint64_t size, uint8_t **o
 /* The chunk keys of FILE manifest key (indirect blocks resolved). */
 int fs_get_chunks(struct fs *f, const struct id *key, struct id **keys, size_t *n,
                   uint64_t *size);
+/* fs_get_chunks that also calls indirect(ctx, k) for every indirect block
+ * of the manifest tree (lease renewal). */
+int fs_walk_manifest(struct fs *f, const struct id *key,
+                     void (*indirect)(void *ctx, const struct id *key), void *ctx,
+                     struct id **keys, size_t *n, uint64_t *size);
 /* Encoded blocks waiting to be stored. */
 struct blist {
     size_t n, cap;
@@ -172,6 +177,9 @@ int64_t fs_now_ns(void);
 struct fnode *fnode_new(struct fs *f, const char *name, const struct fs_inode *a);
 struct fnode *fnode_get(struct fs *f, uint64_t ino);
 void fnode_free(struct fs *f, struct fnode *n);
+/* Frees what n owns and n, without touching the table or other nodes
+ * (fnode_free's last step; fs_close frees the whole table with it). */
+void fnode_release(struct fs *f, struct fnode *n);
 /* Drops a node the kernel no longer references and nobody opened, if it
  * is detached (unlinked). */
 void fnode_maybe_free(struct fs *f, struct fnode *n);

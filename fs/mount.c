@@ -49,12 +49,7 @@ static void free_all(struct fs *f)
     for (size_t i = 0; i < f->hcap; i++)
         for (struct fnode *n = f->htab[i], *nx; n; n = nx) {
             nx = n->hnext;
-            free(n->kids);
-            file_drop_spool(f, n);
-            free(n->ch);
-            fs_inode_clear(&n->a);
-            free(n->name);
-            free(n);
+            fnode_release(f, n);
         }
     free(f->htab);
     f->htab = NULL;

@@ -72,67 +72,27 @@ static bool stopping(struct fs *f)
     return s;
 }
 
+static void renew_indirect(void *ctx, const struct id *key)
+{
+    struct walk *w = ctx;
+    int rc = renew_key(w, key);
+    pthread_mutex_lock(&w->mu);
+    if (rc < 0 && !w->status)
+        w->status = rc;
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* A FILE manifest and what it lists, indirect blocks included. */
 static int renew_manifest(struct walk *w, const struct id *key)
 {
+    struct id *keys = NULL;
+    size_t n = 0;
+    uint64_t size = 0;
     int rc = renew_key(w, key);
-    uint8_t *p = NULL;
-    size_t len = 0;
     if (rc == 0)
-        rc = fs_cache_get(w->f, key, &p, &len);
-    if (rc < 0)
-        return rc;
-    struct file_manifest m;
-    if (file_manifest_parse(p, len, &m) < 0) {
-        free(p);
-        return -EIO;
-    }
-    /* Breadth first, level by level: the keys of this level, then the
-     * keys the indirect blocks of this level list. */
-    size_t n = m.nkeys;
-    uint8_t *keys = malloc(n ? n * ID_BYTES : 1);
-    if (!keys) {
-        free(p);
-        return -ENOMEM;
-    }
-    memcpy(keys, m.keys, n * ID_BYTES);
-    free(p);
-    for (uint8_t level = m.levels;; level--) {
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            struct id k;
-            memcpy(k.b, keys + i * ID_BYTES, ID_BYTES);
-            rc = renew_key(w, &k);
-        }
-        if (rc < 0 || level == 0 || stopping(w->f))
-            break;
-        uint8_t *next = NULL;
-        size_t nn = 0;
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            struct id k;
-            memcpy(k.b, keys + i * ID_BYTES, ID_BYTES);
-            uint8_t *q = NULL, lv;
-            size_t ql = 0;
-            uint32_t nk;
-            const uint8_t *ks;
-            rc = fs_cache_get(w->f, &k, &q, &ql);
-            if (rc == 0 && file_indirect_parse(q, ql, &lv, &nk, &ks) < 0)
-                rc = -EIO;
-            uint8_t *grown = rc == 0 ? realloc(next, (nn + nk) * ID_BYTES + 1) : NULL;
-            if (rc == 0 && !grown)
-                rc = -ENOMEM;
-            if (rc == 0) {
-                next = grown;
-                memcpy(next + nn * ID_BYTES, ks, (size_t)nk * ID_BYTES);
-                nn += nk;
-            }
-            free(q);
-        }
-        free(keys);
-        keys = next;
-        n = nn;
-        if (rc < 0)
-            break;
-    }
+        rc = fs_walk_manifest(w->f, key, renew_indirect, w, &keys, &n, &size);
+    for (size_t i = 0; rc == 0 && i < n && !stopping(w->f); i++)
+        rc = renew_key(w, &keys[i]);
     free(keys);
     return rc;
 }

@@ -73,6 +73,11 @@ void fnode_free(struct fs *f, struct fnode *n)
         n->kids[i]->parent = NULL;
         fnode_maybe_free(f, n->kids[i]);
     }
+    fnode_release(f, n);
+}
+
+void fnode_release(struct fs *f, struct fnode *n)
+{
     free(n->kids);
     file_drop_spool(f, n);
     free(n->ch);

@@ -19,16 +19,12 @@
 
 #include "common/addr.h"
 #include "fs/fs_int.h"
+#include "fs/ops.h"
 
 #define PREFIX       "user."
 #define COOPFS_KEY   "user.coopfs.key"
 #define COOPFS_HOLD  "user.coopfs.holders"
 #define COOPFS_SPACE "user.coopfs."
-
-static struct fs *FS(fuse_req_t req)
-{
-    return fuse_req_userdata(req);
-}
 
 static void reply_value(fuse_req_t req, const void *v, size_t len, size_t size)
 {
@@ -51,13 +47,9 @@ static int find(const struct fs_inode *a, const char *name)
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     struct fs *f = FS(req);
-    pthread_mutex_lock(&f->mu);
-    struct fnode *n = fnode_get(f, ino);
-    if (!n) {
-        pthread_mutex_unlock(&f->mu);
-        fuse_reply_err(req, ENOENT);
+    struct fnode *n = get(req, ino);
+    if (!n)
         return;
-    }
     if (strcmp(name, COOPFS_KEY) == 0 || strcmp(name, COOPFS_HOLD) == 0) {
         uint8_t ref = n->a.ref;
         struct id key = n->a.key;
@@ -116,13 +108,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
     struct fs *f = FS(req);
-    pthread_mutex_lock(&f->mu);
-    struct fnode *n = fnode_get(f, ino);
-    if (!n) {
-        pthread_mutex_unlock(&f->mu);
-        fuse_reply_err(req, ENOENT);
+    struct fnode *n = get(req, ino);
+    if (!n)
         return;
-    }
     size_t len = 0;
     for (uint16_t i = 0; i < n->a.nxattr; i++)
         len += strlen(PREFIX) + strlen(n->a.xattr[i].name) + 1;

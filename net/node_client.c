@@ -477,19 +477,14 @@ static int nc_put(void *impl, const uint8_t *bytes, size_t len, const struct lea
 
     if (!done)
         return -EINVAL;
-    if (!bytes || len == 0 || len > BLOCK_MAX_STORED)
-        return BS_ERR_BAD_BLOCK;
-    if (!lease)
-        return BS_ERR_NO_LEASE;
     if (on_loop_thread(c))
         return -EDEADLK;
     /* The checks bs_put would make on the loop thread, made here on the
      * caller's (hashing 256 KiB and an Ed25519 verify per block). */
     struct id key;
-    if (block_key(bytes, len, &key) != 0)
-        return BS_ERR_BAD_BLOCK;
-    if (!lease_verify(lease, &key))
-        return BS_ERR_NO_LEASE;
+    int rc = bs_put_check(bytes, len, lease, &key);
+    if (rc)
+        return rc;
     op = op_new(c, NC_PUT, bytes, len, done, arg);
     if (!op)
         return -ENOMEM;
