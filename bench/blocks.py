@@ -771,6 +771,11 @@ class Bench:
             self.files(ring)
             self.small(ring)
             self.r["files_rss"] = [rss_kib(n.proc.pid) for n in ring.nodes]
+            drops = []
+            for n in ring.nodes:
+                st = ring.status(n) or {}
+                drops.append(st.get("peers", {}).get("dropped_frames"))
+            self.r["files_drops"] = drops
             self.profile(ring)
             ring.check_alive()
         finally:
@@ -836,6 +841,11 @@ def tables(b):
         rss = [x for x in r["files_rss"] if x]
         out += [f"Resident memory of the {a.nodes} nodes after the runs: median "
                 f"{statistics.median(rss) / 1024:.1f} MiB, max {max(rss) / 1024:.1f} MiB.", ""]
+    if r.get("files_drops"):
+        d = r["files_drops"]
+        out += ["Frames the nodes dropped at a peer's full output queue (each costs a "
+                "request a timeout), over all the runs: "
+                + ", ".join("?" if x is None else str(x) for x in d) + ".", ""]
     if r.get("small"):
         s = r["small"]
         out += [f"### One 4 KiB block at a time, control socket, {a.nodes} nodes, k = {K} "

@@ -212,6 +212,7 @@ void bs_free(struct bs *b)
             free(k->replay[i].frame);
         free(k->loop);
         free(k->pend);
+        free(k->flow);
         free(k->tok);
         free(k->def);
         free(k->cache);
@@ -452,7 +453,7 @@ size_t bs_memory_bytes(const struct bs *b)
         n += sizeof(struct bs_entry) + b->ix.v[i]->nleases * sizeof(struct lease);
     n += k->cap_pend * sizeof(*k->pend) + k->cap_tok * sizeof(*k->tok) +
          k->cap_def * sizeof(*k->def) + k->cap_loop * sizeof(*k->loop) +
-         k->cap_cache * sizeof(*k->cache);
+         k->cap_cache * sizeof(*k->cache) + k->cap_flow * sizeof(*k->flow);
     for (size_t i = 0; i < k->npend; i++)
         n += k->pend[i].frame_len;
     for (size_t i = 0; i < k->nloop; i++)

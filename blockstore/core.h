@@ -23,6 +23,12 @@
 #define BS_REPLAY_TTL_MS 60000 /* longer than a client retries one */
 #define BS_PPUT_MAX       1024                 /* puts in progress as primary */
 #define BS_PPUT_BYTES_MAX (256ull << 20)       /* bytes those puts hold */
+/* Flow control (rpc.c): the bytes of requests in flight to one peer plus
+ * the bytes their replies may bring back. A request past it waits in order
+ * until earlier ones to that peer end. Twice this (our requests plus the
+ * replies to the peer's own requests) stays under a stream's output cap,
+ * NET_OUT_MAX_DEFAULT = 8 MiB, past which net/ drops frames. */
+#define BS_FLOW_WINDOW (3u << 20)
 
 /* Intrusive doubly linked list. */
 struct bs_link {
@@ -47,11 +53,25 @@ struct bs_pending {
     void *ctx;
     uint8_t *frame; /* owned, resent on timeout */
     size_t frame_len;
+    /* Flow control: queued = not sent yet, waiting for room in the window
+     * to `to` (its deadline is then the end of its whole budget, tries x
+     * timeout); cost = frame_len plus the reply it may bring; seq orders the
+     * queue. */
+    bool queued;
+    uint32_t cost;
+    uint64_t seq;
     /* A request addressed to the responsible vnode target about key (GET,
      * PUT, LOCATE, LEASE): the only requests whose replies may teach the
      * location cache (bs_cache_learn_from). */
     bool has_target;
     struct id key, target;
+};
+
+/* The window to one peer (rpc.c); an entry lives while it has requests. */
+struct bs_flow {
+    struct addr to;
+    uint64_t inflight; /* cost of the requests sent and not ended */
+    uint32_t nqueued;  /* requests waiting for room */
 };
 
 struct bs_ptoken {
@@ -96,6 +116,10 @@ struct bs_core {
     struct bs_pending *pend; /* sorted by reqid (ids unpredictable) */
     size_t npend, cap_pend;
     uint64_t pend_earliest; /* no deadline earlier than this (may be stale low) */
+    struct bs_flow *flow;   /* one per peer with requests pending */
+    size_t nflow, cap_flow;
+    uint64_t flow_seq;
+    bool flow_hold; /* flow_pump sends nothing (bs_peer_unreachable) */
 
     struct bs_ptoken *tok; /* sorted by token */
     size_t ntok, cap_tok;

@@ -12,6 +12,17 @@
  * server can tell a retry from a new request. Frames addressed to this
  * node itself never reach env->send: they go to a loopback queue handled at
  * the next tick, so the primary of a key can be the client's own node.
+ *
+ * Flow control. net/ queues a bounded number of bytes per peer and drops a
+ * frame past that (NET_OUT_MAX_DEFAULT), which costs the request a whole
+ * timeout. So the requests in flight to one peer, counted with the reply
+ * each may bring (a GET brings a block), are kept within BS_FLOW_WINDOW: a
+ * request past it waits, in the order made, until earlier requests to
+ * that peer end (replied, timed out, cancelled). A waiting request has
+ * not used a try; it fails with -ETIMEDOUT if it waited the whole budget
+ * of its tries (tries x timeout), as it would have behind a silent peer.
+ * The peer answers our requests out of the same output queue that carries
+ * its replies to us, so the two directions together stay under the cap.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,6 +76,106 @@ static uint8_t *make_frame(uint16_t type, uint8_t flags, uint64_t reqid, const v
     if (len)
         memcpy(f + FRAME_HEADER_SIZE, payload, len);
     return f;
+}
+
+/* ---- flow control ---- */
+
+/* The bytes the reply to a request of type may bring. */
+static uint32_t reply_estimate(uint16_t type)
+{
+    switch (type) {
+    case BS_MSG_GET: return BLOCK_MAX_STORED + 4096; /* a block and its leases */
+    case BS_MSG_SYNC_KEYS:
+    case BS_MSG_SYNC_DIGEST: return 64u << 10;
+    default: return 512;
+    }
+}
+
+static struct bs_flow *flow_find(struct bs_core *k, const struct addr *to)
+{
+    for (size_t i = 0; i < k->nflow; i++)
+        if (addr_eq(&k->flow[i].to, to))
+            return &k->flow[i];
+    return NULL;
+}
+
+static struct bs_flow *flow_get(struct bs_core *k, const struct addr *to)
+{
+    struct bs_flow *f = flow_find(k, to);
+    if (f)
+        return f;
+    if (k->nflow == k->cap_flow) {
+        size_t cap = k->cap_flow ? k->cap_flow * 2 : 16;
+        f = realloc(k->flow, cap * sizeof(*f));
+        if (!f)
+            return NULL;
+        k->flow = f;
+        k->cap_flow = cap;
+    }
+    f = &k->flow[k->nflow++];
+    memset(f, 0, sizeof(*f));
+    f->to = *to;
+    return f;
+}
+
+static void flow_put(struct bs_core *k, struct bs_flow *f)
+{
+    if (f->inflight == 0 && f->nqueued == 0)
+        *f = k->flow[--k->nflow];
+}
+
+/* Sends the pending request p now: its first try starts. */
+static void dispatch(struct bs *b, struct bs_pending *p)
+{
+    struct bs_core *k = b->core;
+    p->queued = false;
+    p->sent = bs_now(b);
+    p->deadline = p->sent + p->timeout_ms;
+    if (p->deadline < k->pend_earliest)
+        k->pend_earliest = p->deadline;
+    send_frame(b, &p->to, p->frame, p->frame_len);
+}
+
+/* Sends the requests waiting for f's peer, oldest first, while they fit. */
+static void flow_pump(struct bs *b, struct bs_flow *f)
+{
+    struct bs_core *k = b->core;
+    /* Not while requests are being failed wholesale: those waiting are
+     * about to fail too, or the peer is known gone. */
+    while (f->nqueued && !k->freeing && !k->flow_hold) {
+        struct bs_pending *first = NULL;
+        for (size_t i = 0; i < k->npend; i++) {
+            struct bs_pending *p = &k->pend[i];
+            if (p->queued && addr_eq(&p->to, &f->to) && (!first || p->seq < first->seq))
+                first = p;
+        }
+        if (!first) { /* cannot happen: nqueued counts them */
+            f->nqueued = 0;
+            break;
+        }
+        if (f->inflight && f->inflight + first->cost > BS_FLOW_WINDOW)
+            break;
+        f->nqueued--;
+        f->inflight += first->cost;
+        dispatch(b, first);
+    }
+}
+
+/* A request leaves the pending set: its share of the window is free. */
+static void flow_end(struct bs *b, const struct bs_pending *p)
+{
+    struct bs_core *k = b->core;
+    if (bs_is_self(b, &p->to))
+        return;
+    struct bs_flow *f = flow_find(k, &p->to);
+    if (!f)
+        return;
+    if (p->queued)
+        f->nqueued--;
+    else
+        f->inflight -= p->cost < f->inflight ? p->cost : f->inflight;
+    flow_pump(b, f);
+    flow_put(k, f);
 }
 
 /* The next request id: SHA-256 of the secret drawn from env->random at
@@ -135,7 +246,6 @@ int bs_rpc_ex(struct bs *b, const struct addr *to, uint16_t type, const void *pa
     p->reqid = id;
     p->sent = bs_now(b);
     p->timeout_ms = timeout_ms ? timeout_ms : b->cfg.rpc_timeout_ms;
-    p->deadline = p->sent + p->timeout_ms;
     p->type = type;
     p->tries = 1;
     p->max_tries = (uint8_t)(tries < 1 ? 1 : tries > 255 ? 255 : tries);
@@ -144,11 +254,23 @@ int bs_rpc_ex(struct bs *b, const struct addr *to, uint16_t type, const void *pa
     p->ctx = ctx;
     p->frame = f;
     p->frame_len = FRAME_HEADER_SIZE + len;
-    if (p->deadline < k->pend_earliest)
-        k->pend_earliest = p->deadline;
+    p->cost = (uint32_t)p->frame_len + reply_estimate(type);
+    p->seq = k->flow_seq++;
     if (reqid)
         *reqid = id;
-    send_frame(b, to, f, p->frame_len);
+    struct bs_flow *fl = bs_is_self(b, to) ? NULL : flow_get(k, to);
+    if (fl && (fl->nqueued || (fl->inflight && fl->inflight + p->cost > BS_FLOW_WINDOW))) {
+        p->queued = true;
+        fl->nqueued++;
+        p->deadline = p->sent + (uint64_t)p->timeout_ms * p->max_tries;
+        if (p->deadline < k->pend_earliest)
+            k->pend_earliest = p->deadline;
+        return 0;
+    }
+    if (fl)
+        fl->inflight += p->cost;
+    /* Without a window entry (no memory) it goes unaccounted, as before. */
+    dispatch(b, p);
     return 0;
 }
 
@@ -198,14 +320,18 @@ int bs_rpc_msg(struct bs *b, const struct addr *to, const struct bs_msg *m, uint
     return 0;
 }
 
-
-static struct bs_pending pending_take(struct bs_core *k, size_t i)
+/* Removes pending request i and returns it (its frame freed). Requests
+ * waiting for the window it held may be sent: indexes into pend are not
+ * kept across the call. */
+static struct bs_pending pending_take(struct bs *b, size_t i)
 {
+    struct bs_core *k = b->core;
     struct bs_pending p = k->pend[i];
     memmove(&k->pend[i], &k->pend[i + 1], (k->npend - i - 1) * sizeof(*k->pend));
     k->npend--;
     free(p.frame);
     p.frame = NULL;
+    flow_end(b, &p);
     return p;
 }
 
@@ -213,14 +339,14 @@ void bs_rpc_cancel(struct bs *b, uint64_t reqid)
 {
     ssize_t i = pending_find(b->core, reqid);
     if (i >= 0)
-        pending_take(b->core, (size_t)i);
+        pending_take(b, (size_t)i);
 }
 
 void bs_rpc_fail_all(struct bs *b, int status)
 {
     struct bs_core *k = b->core;
     while (k->npend) {
-        struct bs_pending p = pending_take(k, k->npend - 1);
+        struct bs_pending p = pending_take(b, k->npend - 1);
         if (p.cb)
             p.cb(b, p.ctx, status, 0, NULL, 0);
     }
@@ -236,7 +362,9 @@ void bs_peer_unreachable(struct bs *b, const struct addr *a)
                 break;
         if (i == k->npend)
             return;
-        struct bs_pending p = pending_take(k, i);
+        k->flow_hold = true;
+        struct bs_pending p = pending_take(b, i);
+        k->flow_hold = false;
         if (p.cb)
             p.cb(b, p.ctx, -EHOSTUNREACH, 0, NULL, 0);
     }
@@ -488,7 +616,7 @@ void bs_rpc_reply_in(struct bs *b, const struct addr *from, const struct frame_h
     /* A late or duplicated reply, or one from a node not asked. */
     if (i < 0 || !addr_eq(&b->core->pend[i].to, from))
         return;
-    struct bs_pending p = pending_take(b->core, (size_t)i);
+    struct bs_pending p = pending_take(b, (size_t)i);
     if (p.tries == 1 && rtt_type(p.type))
         rtt_sample(b, from, bs_now(b) - p.sent);
     if (m && m->has_loc && p.has_target)
@@ -526,7 +654,7 @@ void bs_rpc_tick(struct bs *b, uint64_t now)
                 earliest = p->deadline;
             continue;
         }
-        if (p->tries < p->max_tries) {
+        if (p->tries < p->max_tries && !p->queued) {
             p->tries++;
             p->sent = now;
             p->deadline = now + p->timeout_ms;
@@ -553,8 +681,8 @@ void bs_rpc_tick(struct bs *b, uint64_t now)
         ssize_t j = pending_find(k, due[i]);
         if (j < 0)
             continue;
-        struct bs_pending p = pending_take(k, (size_t)j);
-        if (rtt_type(p.type)) {
+        struct bs_pending p = pending_take(b, (size_t)j);
+        if (rtt_type(p.type) && !p.queued) {
             struct bs_rtt *r = rtt_slot(b, &p.to, true);
             /* A silent peer goes to the back, within reason. */
             uint64_t pen =

@@ -233,22 +233,28 @@ static void deliver(struct hb_net *t, const struct hb_frame *f)
         chord_input(to->c, &from->addr, f->bytes, f->len);
 }
 
+bool hb_step(struct hb_net *t)
+{
+    if (t->ncq) {
+        struct hb_comp c = t->cq[0];
+        memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
+        if (t->n[c.node].up)
+            bs_persist_done(t->n[c.node].b, c.token, 0);
+        return true;
+    }
+    if (!t->nq)
+        return false;
+    struct hb_frame f = t->q[0];
+    memmove(&t->q[0], &t->q[1], --t->nq * sizeof(*t->q));
+    deliver(t, &f);
+    free(f.bytes);
+    return true;
+}
+
 void hb_flush(struct hb_net *t)
 {
-    for (unsigned guard = 0; t->nq || t->ncq; guard++) {
+    for (unsigned guard = 0; hb_step(t); guard++)
         assert_true(guard < 10000000);
-        if (t->ncq) {
-            struct hb_comp c = t->cq[0];
-            memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
-            if (t->n[c.node].up)
-                bs_persist_done(t->n[c.node].b, c.token, 0);
-            continue;
-        }
-        struct hb_frame f = t->q[0];
-        memmove(&t->q[0], &t->q[1], --t->nq * sizeof(*t->q));
-        deliver(t, &f);
-        free(f.bytes);
-    }
 }
 
 static void tick_all(struct hb_net *t)
@@ -272,6 +278,12 @@ static uint64_t next_deadline(struct hb_net *t)
         d = b < d ? b : d;
     }
     return d;
+}
+
+void hb_advance(struct hb_net *t, uint64_t ms)
+{
+    t->now += ms;
+    tick_all(t);
 }
 
 void hb_run(struct hb_net *t, uint64_t ms)

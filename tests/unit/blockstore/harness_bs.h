@@ -106,6 +106,10 @@ void hb_init(struct hb_net *t, int n, unsigned k);
 void hb_free(struct hb_net *t);
 /* Delivers every frame and completion queued, without passing time. */
 void hb_flush(struct hb_net *t);
+/* Delivers one completion (first) or frame. Returns false if none was queued. */
+bool hb_step(struct hb_net *t);
+/* Passes ms of fake time and ticks every node once, delivering nothing. */
+void hb_advance(struct hb_net *t, uint64_t ms);
 /* Passes ms of fake time, ticking every node at its deadlines. */
 void hb_run(struct hb_net *t, uint64_t ms);
 /* Runs until r is done (asserts it comes within a minute). */

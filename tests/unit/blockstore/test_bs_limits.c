@@ -2,7 +2,8 @@
  * server.c, put.c, client.c), on small rings of whole nodes (harness_bs.c):
  * leases reclaimed and the tombstones they leave, lease floods bounded,
  * the location cache guarded against poisoning, random request ids, the
- * cap on a primary's puts in progress. */
+ * cap on a primary's puts in progress, the window of bytes in flight to
+ * one peer. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -473,6 +474,104 @@ static void test_primary_put_cap(void **state)
     free(t);
 }
 
+/* ---- flow control ---- */
+
+/* The most bytes queued on any link (from, to) of the fake network. */
+static size_t max_link_bytes(const struct hb_net *t)
+{
+    size_t most = 0;
+    for (size_t i = 0; i < t->nq; i++) {
+        size_t sum = 0;
+        for (size_t j = 0; j < t->nq; j++)
+            if (t->q[j].from == t->q[i].from && addr_eq(&t->q[j].to, &t->q[i].to))
+                sum += t->q[j].len;
+        if (sum > most)
+            most = sum;
+    }
+    return most;
+}
+
+static unsigned queued_requests(const struct bs *b)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < b->core->nflow; i++)
+        n += b->core->flow[i].nqueued;
+    return n;
+}
+
+/* 64 puts and then 64 gets of 256 KiB blocks, all started at once from one
+ * node: no link ever carries more than the window's worth of requests plus
+ * the replies the peer's own window allows (net/ drops frames past 8 MiB),
+ * the requests past the window wait instead of being sent, and every one
+ * of them completes. */
+static void test_flow_window(void **state)
+{
+    (void)state;
+    enum { NB = 64 };
+    struct hb_net *t = calloc(1, sizeof(*t));
+    struct hb_res *r = calloc(NB, sizeof(*r));
+    struct id *keys = calloc(NB, sizeof(*keys));
+    assert_non_null(t);
+    assert_non_null(r);
+    assert_non_null(keys);
+    struct sig_key own;
+    size_t len, most = 0;
+    unsigned waited = 0;
+
+    hb_init(t, 4, 3);
+    hb_owner(1, &own);
+    hb_flush(t);
+    for (unsigned i = 0; i < NB; i++) {
+        struct lease l;
+        hb_block(1000 + i, BLOCK_MAX_DATA, buf, &len, &keys[i]);
+        hb_lease(t, &own, &keys[i], 30 * HB_DAY_S, &l);
+        assert_int_equal(bs_put(t->n[0].b, buf, len, &l, hb_done, &r[i]), 0);
+    }
+    for (int phase = 0; phase < 2; phase++) {
+        for (unsigned guard = 0;; guard++) {
+            assert_true(guard < 100000);
+            do {
+                for (int i = 0; i < t->nn; i++) {
+                    unsigned q = queued_requests(t->n[i].b);
+                    waited = q > waited ? q : waited;
+                }
+                size_t m = max_link_bytes(t);
+                most = m > most ? m : most;
+                assert_true(m <= 2 * (size_t)BS_FLOW_WINDOW);
+            } while (hb_step(t));
+            unsigned done = 0;
+            for (unsigned i = 0; i < NB; i++)
+                done += r[i].done;
+            if (done == NB)
+                break;
+            hb_advance(t, 1); /* deferred starts, locates and other timers */
+        }
+        for (unsigned i = 0; i < NB; i++) {
+            assert_int_equal(r[i].status, 0);
+            if (phase == 0)
+                assert_int_equal(r[i].copies, 3);
+            else {
+                hb_block(1000 + i, BLOCK_MAX_DATA, buf, &len, &keys[i]);
+                assert_int_equal(r[i].len, len);
+                assert_memory_equal(r[i].bytes, buf, len);
+            }
+        }
+        if (phase == 0) {
+            memset(r, 0, NB * sizeof(*r));
+            for (unsigned i = 0; i < NB; i++)
+                assert_int_equal(bs_get(t->n[0].b, STORE_CONTENT, &keys[i], hb_done, &r[i]), 0);
+        }
+    }
+    /* The window was reached (16 MiB went out of one node), and kept. */
+    assert_true(waited > 0);
+    assert_true(most > BS_FLOW_WINDOW / 2);
+    for (int i = 0; i < t->nn; i++)
+        assert_int_equal(t->n[i].b->core->nflow, 0);
+    hb_free(t);
+    free(t);
+    free(r);
+    free(keys);
+}
 
 int main(void)
 {
@@ -482,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_location_cache_poisoning),
         cmocka_unit_test(test_request_ids_random),
         cmocka_unit_test(test_primary_put_cap),
+        cmocka_unit_test(test_flow_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
