@@ -157,9 +157,12 @@ enum {
 const char *bs_strerror(int err);
 
 /* Durability, supplied by the runtime (net/: store.h; sim/: memory). The
- * calls that start work return 0 (the completion comes later through
- * bs_persist_done, never from inside the call) or a negative errno (no
- * completion will come). read is synchronous. */
+ * calls that start work (write, remove, lease_append, read_start) return 0
+ * (the completion comes later through bs_persist_done, or for read_start
+ * bs_persist_read_done, never from inside the call) or a negative errno
+ * (no completion will come). read is synchronous, on the loop: it is
+ * left to start-up (bs_load), the root and kv paths (records of a few KiB)
+ * and pushes to peers (xfer.c); serving GET uses read_start. */
 struct bs_persist {
     int (*write)(void *ctx, enum store_type type, const struct id *key, const void *bytes,
                  size_t len, uint64_t token);
@@ -170,6 +173,9 @@ struct bs_persist {
      * -EBADMSG when the copy failed its check (it is gone from the store). */
     int (*read)(void *ctx, enum store_type type, const struct id *key, uint8_t **bytes,
                 size_t *len);
+    /* read off the loop: the same outcome, reported with token through
+     * bs_persist_read_done. */
+    int (*read_start)(void *ctx, enum store_type type, const struct id *key, uint64_t token);
     void *ctx;
 };
 
@@ -214,6 +220,10 @@ void bs_tick(struct bs *b);
 uint64_t bs_next_deadline(const struct bs *b);
 /* A persist write, remove or lease append started with token finished. */
 void bs_persist_done(struct bs *b, uint64_t token, int status);
+/* A persist read_start with token finished: status 0 with bytes (malloc'd;
+ * bs takes them, also when the token is unknown or b is freeing) and len,
+ * or the error of read (bytes NULL). */
+void bs_persist_read_done(struct bs *b, uint64_t token, int status, uint8_t *bytes, size_t len);
 /* The chord upcalls the runtime forwards: a vnode's neighbours changed;
  * a lookup finished (returns true if the lookup was one of bs's, which
  * then owns the result; false means it belongs to someone else). */

@@ -1,6 +1,6 @@
-/* core.h — the private state of bs.c, rpc.c, server.c, xfer.c, put.c,
- * root.c, lease.c and client.c (struct bs_core behind struct bs.core). Not seen by sync.c,
- * which works through internal.h only.
+/* core.h — the private state of bs.c, rpc.c, server.c, server_get.c,
+ * xfer.c, put.c, root.c, lease.c and client.c (struct bs_core behind struct
+ * bs.core). Not seen by sync.c, which works through internal.h only.
  *
  * Ownership: every operation object below is owned by the list it is on
  * and freed by the file that made it. Callbacks of requests (bs_rpc) and
@@ -74,9 +74,12 @@ struct bs_flow {
     uint32_t nqueued;  /* requests waiting for room */
 };
 
+/* A persist operation in flight: a write, remove or lease append (cb), or
+ * a read (rcb). */
 struct bs_ptoken {
     uint64_t token;
     bs_persist_fn cb;
+    bs_read_fn rcb;
     void *ctx;
 };
 
@@ -147,6 +150,7 @@ struct bs_core {
     struct bs_link rops;  /* struct bs_rop: root puts and gets as primary */
     struct bs_link lops;  /* struct bs_lop: lease updates as primary and merges */
     struct bs_link xops;  /* struct bs_xop: push, pull, exchange */
+    struct bs_link gops;  /* struct bs_gop: GETs waiting for their read */
 
     /* client side */
     struct bs_link cops;        /* struct bs_cop: client operations */
@@ -214,9 +218,14 @@ int bs_lease_check(struct bs *b, const struct id *key, const struct lease *l);
 /* bs_lease_check without the signature (for records already verified):
  * the stamp not too far ahead, the expiry not too far out. */
 int bs_lease_limits(struct bs *b, const struct lease *l);
-/* Reads the local copy of a record. -EBADMSG marks the entry bad. */
+/* Reads the local copy of a record, on the loop (small records only: see
+ * bs_persist). -EBADMSG and -ENOENT mark the entry bad (bs_read_mark). */
 int bs_read_local(struct bs *b, enum store_type type, const struct id *key, uint8_t **bytes,
                   size_t *len);
+/* After a read of (type, key) ended with rc: -EBADMSG or -ENOENT mark the
+ * entry, if it is present, bad (its leases stay, so a good copy can come
+ * back) and count it. Other values change nothing. */
+void bs_read_mark(struct bs *b, enum store_type type, const struct id *key, int rc);
 /* The lease records of a message, copied out (malloc'd; at least one
  * element allocated), or NULL. */
 struct lease *bs_msg_leases(const struct bs_msg *m);
@@ -227,6 +236,17 @@ int bs_persist_err(int status);
 void bs_server_drop_writes(struct bs *b, enum store_type type, const struct id *key);
 uint64_t bs_server_next_deadline(const struct bs *b);
 void bs_server_tick(struct bs *b, uint64_t now);
+
+/* ---- server_get.c: GET, LOCATE ---- */
+void bs_server_on_get(struct bs *b, const struct addr *from, uint64_t reqid,
+                      const struct bs_msg *m);
+void bs_server_on_locate(struct bs *b, const struct addr *from, uint64_t reqid,
+                         const struct bs_msg *m);
+/* A write of (type, key) completed: the GETs reading it must not mark the
+ * entry bad for what they found (they may have read the file it replaced). */
+void bs_server_get_overtaken(struct bs *b, enum store_type type, const struct id *key);
+/* Frees GETs still waiting (none once persist operations are cancelled). */
+void bs_server_get_release(struct bs *b);
 
 /* ---- xfer.c: push, pull, lease exchange ---- */
 void bs_xfer_release(struct bs *b);

@@ -121,6 +121,14 @@ int bs_persist_remove(struct bs *b, enum store_type type, const struct id *key,
                       bs_persist_fn cb, void *ctx);
 int bs_persist_leases(struct bs *b, const struct id *key, const struct lease *l, size_t n,
                       bs_persist_fn cb, void *ctx);
+/* Starts a read of the local copy of (type, key) off the loop. cb runs once,
+ * never inside the call, with 0 and the bytes (valid during cb only), or
+ * -ENOENT, -EBADMSG (the copy failed its check and is gone from the
+ * store), -EIO, -ENOMEM, -ECANCELED (bs_free) and NULL. The index is not
+ * touched: see bs_read_mark. Returns 0 or a negative errno (no cb). */
+typedef void (*bs_read_fn)(struct bs *b, void *ctx, int status, const uint8_t *bytes, size_t len);
+int bs_persist_read(struct bs *b, enum store_type type, const struct id *key, bs_read_fn cb,
+                    void *ctx);
 
 /* ---- server helpers that maintenance uses (server.c) ---- */
 

@@ -513,7 +513,7 @@ static bool rtt_type(uint16_t t)
 
 /* ---- persist tokens ---- */
 
-static int token_new(struct bs *b, bs_persist_fn cb, void *ctx, uint64_t *token)
+static int token_new(struct bs *b, bs_persist_fn cb, bs_read_fn rcb, void *ctx, uint64_t *token)
 {
     struct bs_core *k = b->core;
     if (k->freeing)
@@ -529,6 +529,7 @@ static int token_new(struct bs *b, bs_persist_fn cb, void *ctx, uint64_t *token)
     *token = k->next_token++;
     k->tok[k->ntok].token = *token;
     k->tok[k->ntok].cb = cb;
+    k->tok[k->ntok].rcb = rcb;
     k->tok[k->ntok].ctx = ctx;
     k->ntok++;
     return 0;
@@ -556,23 +557,39 @@ static void token_drop(struct bs_core *k, uint64_t token)
     k->ntok--;
 }
 
+/* Ends the operation of token t, already taken out of the table. A read
+ * that completes without bytes reports an error, never a success. */
+static void token_complete(struct bs *b, const struct bs_ptoken *t, int status,
+                           const uint8_t *bytes, size_t len)
+{
+    if (t->rcb)
+        t->rcb(b, t->ctx, bytes ? status : status ? status : -EIO, bytes, bytes ? len : 0);
+    else if (t->cb)
+        t->cb(b, t->ctx, status);
+}
+
 void bs_persist_done(struct bs *b, uint64_t token, int status)
+{
+    bs_persist_read_done(b, token, status, NULL, 0);
+}
+
+void bs_persist_read_done(struct bs *b, uint64_t token, int status, uint8_t *bytes, size_t len)
 {
     struct bs_core *k = b->core;
     ssize_t i = token_find(k, token);
-    if (i < 0)
-        return;
-    struct bs_ptoken t = k->tok[i];
-    token_drop(k, token);
-    if (t.cb)
-        t.cb(b, t.ctx, status);
+    if (i >= 0) {
+        struct bs_ptoken t = k->tok[i];
+        token_drop(k, token);
+        token_complete(b, &t, status, status == 0 ? bytes : NULL, len);
+    }
+    free(bytes);
 }
 
 int bs_persist_write(struct bs *b, enum store_type type, const struct id *key, const void *bytes,
                      size_t len, bs_persist_fn cb, void *ctx)
 {
     uint64_t token;
-    int rc = token_new(b, cb, ctx, &token);
+    int rc = token_new(b, cb, NULL, ctx, &token);
     if (rc < 0)
         return rc;
     rc = b->persist.write(b->persist.ctx, type, key, bytes, len, token);
@@ -585,7 +602,7 @@ int bs_persist_remove(struct bs *b, enum store_type type, const struct id *key, 
                       void *ctx)
 {
     uint64_t token;
-    int rc = token_new(b, cb, ctx, &token);
+    int rc = token_new(b, cb, NULL, ctx, &token);
     if (rc < 0)
         return rc;
     rc = b->persist.remove(b->persist.ctx, type, key, token);
@@ -598,10 +615,23 @@ int bs_persist_leases(struct bs *b, const struct id *key, const struct lease *l,
                       bs_persist_fn cb, void *ctx)
 {
     uint64_t token;
-    int rc = token_new(b, cb, ctx, &token);
+    int rc = token_new(b, cb, NULL, ctx, &token);
     if (rc < 0)
         return rc;
     rc = b->persist.lease_append(b->persist.ctx, key, l, n, token);
+    if (rc < 0)
+        token_drop(b->core, token);
+    return rc;
+}
+
+int bs_persist_read(struct bs *b, enum store_type type, const struct id *key, bs_read_fn cb,
+                    void *ctx)
+{
+    uint64_t token;
+    int rc = token_new(b, NULL, cb, ctx, &token);
+    if (rc < 0)
+        return rc;
+    rc = b->persist.read_start(b->persist.ctx, type, key, token);
     if (rc < 0)
         token_drop(b->core, token);
     return rc;
@@ -630,8 +660,7 @@ void bs_persist_cancel_all(struct bs *b)
     struct bs_core *k = b->core;
     while (k->ntok) {
         struct bs_ptoken t = k->tok[--k->ntok];
-        if (t.cb)
-            t.cb(b, t.ctx, -ECANCELED);
+        token_complete(b, &t, -ECANCELED, NULL, 0);
     }
 }
 

@@ -1,7 +1,7 @@
 /* server.c — the block server: admission and durable stores of records
- * (bs_store_record), STORE, GET and LOCATE, and the push / pull / lease
- * exchange helpers maintenance uses are in xfer.c. PUT as primary is in
- * put.c, roots in root.c, leases in lease.c.
+ * (bs_store_record) and STORE. GET and LOCATE are in server_get.c, the
+ * push / pull / lease exchange helpers maintenance uses in xfer.c, PUT as
+ * primary in put.c, roots in root.c, leases in lease.c.
  *
  * A store is acknowledged only when everything it changed is durable: the
  * record's bytes (persist write) and its lease records (persist lease
@@ -66,6 +66,7 @@ int bs_server_init(struct bs *b)
     bs_list_init(&k->rops);
     bs_list_init(&k->lops);
     bs_list_init(&k->xops);
+    bs_list_init(&k->gops);
     return 0;
 }
 
@@ -76,6 +77,7 @@ void bs_server_release(struct bs *b)
     bs_root_release(b);
     bs_lease_release(b);
     bs_xfer_release(b);
+    bs_server_get_release(b);
     while (!bs_list_empty(&k->sops)) {
         struct bs_sop *s = BS_CONTAINER(k->sops.next, struct bs_sop, link);
         bs_list_del(&s->link);
@@ -121,25 +123,6 @@ int bs_lease_limits(struct bs *b, const struct lease *l)
     if (l->expiry_s > bs_now_s(b) + BS_LEASE_MAX_S)
         return BS_ERR_NO_LEASE;
     return 0;
-}
-
-int bs_read_local(struct bs *b, enum store_type type, const struct id *key, uint8_t **bytes,
-                  size_t *len)
-{
-    int rc = b->persist.read(b->persist.ctx, type, key, bytes, len);
-    if (rc == -EBADMSG || rc == -ENOENT) {
-        struct bs_entry *e = bs_index_find(&b->ix, type, key);
-        if (e && (e->flags & BS_E_PRESENT)) {
-            /* The store lost or quarantined it: the leases stay so a good
-             * copy can come back (repair, maintenance). */
-            bs_index_set_size(&b->ix, e, e->size, (uint8_t)((e->flags & ~BS_E_PRESENT) | BS_E_BAD));
-            if (rc == -EBADMSG)
-                b->stats.reads_bad++;
-            LOG_W(b->lg, MOD, "a local copy %s",
-                  rc == -EBADMSG ? "failed its check" : "is missing");
-        }
-    }
-    return rc;
 }
 
 /* ---- stores ---- */
@@ -209,6 +192,8 @@ static void sop_write_done(struct bs *b, void *ctx, int status)
     int st = bs_persist_err(status);
 
     s->writes = false; /* no longer in flight */
+    if (status == 0)
+        bs_server_get_overtaken(b, (enum store_type)s->type, &s->key);
     if (status == 0 && !s->dropped) {
         /* The writes of this record still in flight learn what is on disk
          * now, in case they fail. */
@@ -687,106 +672,11 @@ static void on_store(struct bs *b, const struct addr *from, uint64_t reqid, cons
     }
 }
 
-/* ---- GET, LOCATE ---- */
-
-static void on_get(struct bs *b, const struct addr *from, uint64_t reqid, const struct bs_msg *m)
-{
-    int v = chord_vnode_for_key(b->chord, &m->key);
-    struct bs_entry *e;
-    struct bs_msg rep;
-    uint8_t *bytes;
-    size_t len;
-    int rc;
-
-    if ((m->flags & BS_GET_F_PRIMARY) && m->rtype == STORE_ROOT) {
-        if (bs_replay_seen(b, from, reqid))
-            return;
-        v = bs_server_check_target(b, from, reqid, &m->target, &m->key);
-        if (v >= 0)
-            bs_root_on_get(b, from, reqid, v, m);
-        return;
-    }
-    e = bs_index_find(&b->ix, (enum store_type)m->rtype, &m->key);
-    if (!e || !(e->flags & BS_E_PRESENT) || (e->type == STORE_KV && e->expiry_s <= bs_now_s(b))) {
-        bool bad = e && (e->flags & BS_E_BAD);
-        bs_reply_failure(b, from, reqid, bad ? BS_ERR_BAD_BLOCK : BS_ERR_NOT_FOUND, NULL, v);
-        return;
-    }
-    rc = bs_read_local(b, (enum store_type)m->rtype, &m->key, &bytes, &len);
-    if (rc != 0) {
-        bs_reply_failure(b, from, reqid,
-                         rc == -EBADMSG  ? BS_ERR_BAD_BLOCK
-                         : rc == -ENOENT ? BS_ERR_NOT_FOUND
-                                         : BS_ERR_STORE,
-                         NULL, v);
-        return;
-    }
-    memset(&rep, 0, sizeof(rep));
-    rep.type = BS_MSG_GET_OK;
-    rep.rtype = m->rtype;
-    rep.key = m->key;
-    rep.bytes = bytes;
-    rep.len = len;
-    if (e->type == STORE_CONTENT)
-        bs_leases_of(e, &rep);
-    if (v >= 0) {
-        bs_location_of(b, (unsigned)v, &rep.loc);
-        rep.has_loc = true;
-    }
-    bs_reply_msg(b, from, reqid, &rep);
-    free(bytes);
-}
-
-static int local_vnode_by_id(struct bs *b, const struct id *id)
-{
-    for (unsigned i = 0; i < chord_vnode_count(b->chord); i++)
-        if (id_eq(&chord_vnode_self(b->chord, i)->id, id))
-            return (int)i;
-    return -1;
-}
-
-int bs_server_check_target(struct bs *b, const struct addr *from, uint64_t reqid,
-                           const struct id *target, const struct id *key)
-{
-    if (b->leaving) {
-        bs_reply_failure(b, from, reqid, BS_ERR_LEAVING, NULL, -1);
-        return -1;
-    }
-    int v = chord_vnode_for_key(b->chord, key);
-    if (v >= 0 && chord_vnode_joined(b->chord, (unsigned)v) &&
-        id_eq(&chord_vnode_self(b->chord, (unsigned)v)->id, target))
-        return v;
-    if (v < 0)
-        v = local_vnode_by_id(b, target);
-    bs_reply_failure(b, from, reqid, BS_ERR_WRONG_NODE, NULL, v);
-    return -1;
-}
-
-static void on_locate(struct bs *b, const struct addr *from, uint64_t reqid, const struct bs_msg *m)
-{
-    int v = chord_vnode_for_key(b->chord, &m->key);
-    if (b->leaving) {
-        bs_reply_failure(b, from, reqid, BS_ERR_LEAVING, NULL, -1);
-        return;
-    }
-    if (v < 0 || !chord_vnode_joined(b->chord, (unsigned)v)) {
-        bs_reply_failure(b, from, reqid, BS_ERR_WRONG_NODE, NULL, local_vnode_by_id(b, &m->target));
-        return;
-    }
-    struct bs_msg rep;
-    memset(&rep, 0, sizeof(rep));
-    rep.type = BS_MSG_LOCATION;
-    rep.key = m->key;
-    bs_location_of(b, (unsigned)v, &rep.loc);
-    rep.has_loc = true;
-    bs_reply_msg(b, from, reqid, &rep);
-}
-
 void bs_server_request(struct bs *b, const struct addr *from, uint64_t reqid,
                        const struct bs_msg *m)
 {
     switch (m->type) {
-    case BS_MSG_GET: on_get(b, from, reqid, m); break;
+    case BS_MSG_GET: bs_server_on_get(b, from, reqid, m); break;
     case BS_MSG_PUT:
         if (m->rtype == STORE_ROOT) {
             if (bs_replay_seen(b, from, reqid))
@@ -804,7 +694,7 @@ void bs_server_request(struct bs *b, const struct addr *from, uint64_t reqid,
         else
             on_store(b, from, reqid, m);
         break;
-    case BS_MSG_LOCATE: on_locate(b, from, reqid, m); break;
+    case BS_MSG_LOCATE: bs_server_on_locate(b, from, reqid, m); break;
     case BS_MSG_LEASE: bs_lease_on_request(b, from, reqid, m); break;
     case BS_MSG_LEASE_MERGE: bs_lease_on_merge(b, from, reqid, m); break;
     case BS_MSG_ROOT_READ: bs_root_on_read(b, from, reqid, m); break;

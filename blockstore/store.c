@@ -1,7 +1,8 @@
 /* store.c — the durable local block store: open and close, the queue,
  * completions, reads and their checks. The writer thread and its group
- * commit live in store_writer.c, the layout and the walk at open in
- * store_open.c, the lease log in store_log.c.
+ * commit live in store_writer.c, the reader threads in store_reader.c, the
+ * layout and the walk at open in store_open.c, the lease log in
+ * store_log.c.
  */
 #include "blockstore/store_int.h"
 
@@ -137,7 +138,6 @@ static enum store_sync_mode sync_mode_default(void)
 
 static void store_release(struct store *st)
 {
-    struct store_op *op, *next;
     int *fds[] = {&st->dir_fd, &st->blocks_fd, &st->roots_fd, &st->kv_fd,
                   &st->tmp_fd, &st->quar_fd,   &st->log_fd};
 
@@ -146,22 +146,35 @@ static void store_release(struct store *st)
             close(*fds[i]);
         *fds[i] = -1;
     }
-    for (op = st->q_head; op; op = next) {
-        next = op->next;
-        free(op);
-    }
-    for (op = st->done_head; op; op = next) {
-        next = op->next;
-        free(op);
-    }
+    store_ops_free(st->q_head);
+    store_ops_free(st->rq_head);
+    store_ops_free(st->done_head);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->ns_lock);
     pthread_cond_destroy(&st->cond);
+    pthread_cond_destroy(&st->rcond);
     free(st->found);
     free(st->lease_keys);
     free(st->leases);
     free(st->dir);
     free(st);
+}
+
+/* The writer finishes what is queued; a reader finishes the read it is
+ * doing and takes no other. */
+static void store_stop_threads(struct store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->stopping = true;
+    pthread_cond_signal(&st->cond);
+    pthread_cond_broadcast(&st->rcond);
+    pthread_mutex_unlock(&st->lock);
+    if (st->thread_started)
+        pthread_join(st->thread, NULL);
+    st->thread_started = false;
+    for (unsigned i = 0; i < st->nreaders; i++)
+        pthread_join(st->readers[i], NULL);
+    st->nreaders = 0;
 }
 
 int store_open(const struct store_config *cfg, const struct logger *lg, struct store **out)
@@ -177,6 +190,7 @@ int store_open(const struct store_config *cfg, const struct logger *lg, struct s
     st->dir_fd = st->blocks_fd = st->roots_fd = st->kv_fd = st->tmp_fd = st->quar_fd = -1;
     st->log_fd = -1;
     st->q_tail = &st->q_head;
+    st->rq_tail = &st->rq_head;
     st->done_tail = &st->done_head;
     st->wake = cfg->wake;
     st->wake_ctx = cfg->wake_ctx;
@@ -202,6 +216,13 @@ int store_open(const struct store_config *cfg, const struct logger *lg, struct s
         free(st);
         return -ENOMEM;
     }
+    if (pthread_cond_init(&st->rcond, NULL) != 0) {
+        pthread_cond_destroy(&st->cond);
+        pthread_mutex_destroy(&st->ns_lock);
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return -ENOMEM;
+    }
     st->dir = strdup(cfg->dir);
     if (!st->dir) {
         err = -ENOMEM;
@@ -220,6 +241,12 @@ int store_open(const struct store_config *cfg, const struct logger *lg, struct s
     if (err)
         goto err_release;
     st->thread_started = true;
+    for (unsigned i = 0; i < STORE_READERS; i++) {
+        err = -pthread_create(&st->readers[i], NULL, store_reader_main, st);
+        if (err)
+            goto err_stop;
+        st->nreaders++;
+    }
     LOG_I(&st->lg, STORE_MOD,
           "%s: %" PRIu64 " files checked, %" PRIu64 " quarantined, %" PRIu64
           " bytes used, %zu live leases",
@@ -228,6 +255,8 @@ int store_open(const struct store_config *cfg, const struct logger *lg, struct s
     *out = st;
     return 0;
 
+err_stop:
+    store_stop_threads(st);
 err_release:
     store_release(st);
     return err;
@@ -237,13 +266,7 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
-    if (st->thread_started) {
-        pthread_mutex_lock(&st->lock);
-        st->stopping = true;
-        pthread_cond_signal(&st->cond);
-        pthread_mutex_unlock(&st->lock);
-        pthread_join(st->thread, NULL);
-    }
+    store_stop_threads(st);
     store_release(st);
 }
 
@@ -406,6 +429,10 @@ size_t store_poll(struct store *st, struct store_completion *out, size_t max)
         st->done_head = op->next;
         out[n].token = op->token;
         out[n].status = op->status;
+        out[n].read = op->kind == STORE_OP_READ;
+        out[n].bytes = op->out; /* the caller's now */
+        out[n].len = op->out_len;
+        op->out = NULL;
         n++;
         *tail = op;
         tail = &op->next;

@@ -35,11 +35,16 @@
  * puts from its index; the store reports -ENOSPC only when the disk itself
  * is full.
  *
- * Threads. Every function is called from one thread (the node's loop),
- * except that `wake` is called from the writer thread whenever completions
- * are ready; the loop then calls store_poll(). An fsync or rename failure
- * is fatal for the store (PostgreSQL's lesson): that write and every later
- * one fail with -EIO, and store_failed() turns true.
+ * Threads. Every function is called from one thread (the node's loop).
+ * Writes are done by the writer thread; reads queued with
+ * store_read_async() by a pool of STORE_READERS reader threads, each doing
+ * what store_read() does (read, check, quarantine under the lock that
+ * orders names against the writer's renames), so that the loop never
+ * waits for the disk or hashes a block. Both post their completions to
+ * one queue and call `wake` (from their own thread); the loop then calls
+ * store_poll() until it returns 0. An fsync or rename failure is fatal
+ * for the store (PostgreSQL's lesson): that write and every later one fail
+ * with -EIO, and store_failed() turns true; reads go on.
  */
 #ifndef COOPFS_BLOCKSTORE_STORE_H
 #define COOPFS_BLOCKSTORE_STORE_H
@@ -54,11 +59,15 @@
 
 enum store_type { STORE_CONTENT = 1, STORE_ROOT = 2, STORE_KV = 3 };
 
+#define STORE_READERS 2 /* reader threads of store_read_async */
+
 struct store;
 
 struct store_config {
     const char *dir;
-    /* Called from the writer thread when store_poll() has something. */
+    /* Called from the writer or a reader thread when store_poll() has
+     * something: after every batch of writes, and when a read completes
+     * into an empty queue (so the loop must poll until store_poll gives 0). */
     void (*wake)(void *ctx);
     void *wake_ctx;
     /* For tests: 0 = real fsyncs. 1 skips every fsync (never in a node). */
@@ -69,7 +78,9 @@ struct store_config {
  * file (quarantining bad ones, logged through lg) and starts the writer
  * thread. Returns 0 and *out, or -errno (the directory is unusable). */
 int store_open(const struct store_config *cfg, const struct logger *lg, struct store **out);
-/* Finishes every queued write, stops the thread and frees. NULL-safe. */
+/* Finishes every queued write, stops the threads and frees. Reads still
+ * queued are dropped (no completion comes for them); the bytes of read
+ * completions not yet polled are freed. NULL-safe. */
 void store_close(struct store *st);
 
 /* What open found, for the block server's index: called once per file
@@ -106,10 +117,17 @@ int store_lease_append(struct store *st, const struct id *key, const struct leas
 
 struct store_completion {
     uint64_t token;
-    int status; /* 0, -ENOSPC (disk full), -EIO (store failed) */
+    /* write, remove, lease append: 0, -ENOSPC (disk full), -EIO (store
+     * failed); read: as store_read returns, or -ENOMEM. */
+    int status;
+    bool read; /* the completion of store_read_async */
+    /* A read with status 0: the record (malloc'd; the caller owns it from
+     * store_poll on and frees it) and its length. Else NULL and 0. */
+    uint8_t *bytes;
+    size_t len;
 };
-/* Takes up to max completions, in the order their writes were queued.
- * Returns how many. */
+/* Takes up to max completions: writes in the order they were queued,
+ * reads as they finish, between them. Returns how many. */
 size_t store_poll(struct store *st, struct store_completion *out, size_t max);
 
 /* Reads the file of (type, key) and checks it as open does. Returns 0 with
@@ -118,6 +136,13 @@ size_t store_poll(struct store *st, struct store_completion *out, size_t max);
  * file whose write is still queued see the previous state. */
 int store_read(struct store *st, enum store_type type, const struct id *key, uint8_t **bytes,
                size_t *len);
+/* Queues store_read of (type, key) for a reader thread; its completion
+ * carries token, read = true, the status store_read returned and, with 0,
+ * the bytes. Reads are not ordered with each other nor with writes: a
+ * read sees a write once that write's completion has been polled, and may
+ * see it earlier. Returns 0, -EINVAL (unknown type) or -ENOMEM (then no
+ * completion comes). */
+int store_read_async(struct store *st, enum store_type type, const struct id *key, uint64_t token);
 
 uint64_t store_used(const struct store *st); /* bytes, exact */
 bool store_failed(const struct store *st);

@@ -1,5 +1,6 @@
 /* store_int.h — what the files of the store share (store.c: the API, reads
- * and their checks; store_writer.c: the writer thread and its group commit;
+ * and their checks; store_reader.c: the reader threads of store_read_async;
+ * store_writer.c: the writer thread and its group commit;
  * store_open.c: layout, quarantine, the walk at open; store_log.c: the
  * lease log). Not a public header.
  */
@@ -49,7 +50,12 @@ struct store_found {
 /* A queued operation. Writes carry the file's bytes, lease appends their
  * encoded records, in data[] (one allocation, one copy of the caller's
  * bytes). */
-enum store_op_kind { STORE_OP_WRITE = 1, STORE_OP_REMOVE = 2, STORE_OP_LEASE = 3 };
+enum store_op_kind {
+    STORE_OP_WRITE = 1,
+    STORE_OP_REMOVE = 2,
+    STORE_OP_LEASE = 3,
+    STORE_OP_READ = 4, /* store_read_async: done by a reader thread */
+};
 
 struct store_op {
     struct store_op *next;
@@ -61,6 +67,8 @@ struct store_op {
     struct id key;
     uint64_t token;
     uint64_t tmp_seq; /* tmp/<tmp_seq as 16 hex digits> (writer thread) */
+    uint8_t *out;     /* a read's bytes once it succeeded (owned until polled) */
+    size_t out_len;
     size_t len;
     uint8_t data[];
 };
@@ -80,9 +88,13 @@ struct store {
 
     pthread_t thread;
     bool thread_started; /* loop thread */
+    pthread_t readers[STORE_READERS];
+    unsigned nreaders; /* started (loop thread) */
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t cond;                     /* the writer waits on it */
+    pthread_cond_t rcond;                    /* the readers wait on it */
     struct store_op *q_head, **q_tail;       /* queued writes: protected by lock */
+    struct store_op *rq_head, **rq_tail;     /* queued reads: protected by lock */
     struct store_op *done_head, **done_tail; /* completions: protected by lock */
     bool stopping;                           /* protected by lock */
 
@@ -132,6 +144,10 @@ int store_syncfs(struct store *st);
 
 /* The writer thread (store_writer.c); arg is the store. */
 void *store_writer_main(void *arg);
+/* A reader thread (store_reader.c); arg is the store. */
+void *store_reader_main(void *arg);
+/* Frees a list of ops (next-linked), with the bytes of reads. */
+void store_ops_free(struct store_op *op);
 
 /* At open (store_open.c): makes the layout, empties tmp/, walks and checks
  * every file. Returns 0 or -errno. */

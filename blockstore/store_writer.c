@@ -494,6 +494,7 @@ static void batch_run(struct store *st, struct store_op *ops)
             break;
         case STORE_OP_REMOVE: removes++; break;
         case STORE_OP_LEASE: leases++; break;
+        case STORE_OP_READ: break; /* never queued to the writer */
         }
     }
     atomic_fetch_add(&st->n_batches, 1);

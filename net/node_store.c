@@ -1,9 +1,10 @@
 /* node_store.c — the node's blocks: the disk store of store.h under
  * DATA/store, the block server/client of bs.h driven on the loop, and the
  * block requests of the control socket (docs/protocol.md, "Control
- * protocol"). The store's writer thread finishes durable writes in the
- * background; it wakes the loop through the mailbox, and the loop hands the
- * completions to the block server. */
+ * protocol"). The store's writer thread finishes durable writes, and its
+ * reader threads the reads of blocks served, in the background; they wake
+ * the loop through the mailbox, and the loop hands the completions to the
+ * block server. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,14 @@ static int persist_read(void *ctx, enum store_type type, const struct id *key, u
     return store_read(ctx, type, key, bytes, len);
 }
 
-/* On the loop thread: hand every finished write to the block server. */
+static int persist_read_start(void *ctx, enum store_type type, const struct id *key, uint64_t token)
+{
+    return store_read_async(ctx, type, key, token);
+}
+
+/* On the loop thread: hand every finished write and read to the block
+ * server (which takes a read's bytes). The store wakes us only when its
+ * queue turns non-empty: poll until it is empty. */
 static void on_store_mail(void *arg)
 {
     struct net_node *n = arg;
@@ -51,14 +59,17 @@ static void on_store_mail(void *arg)
         return;
     while ((got = store_poll(n->store, c, sizeof(c) / sizeof(c[0]))) > 0)
         for (size_t i = 0; i < got; i++)
-            bs_persist_done(n->bs, c[i].token, c[i].status);
+            if (c[i].read)
+                bs_persist_read_done(n->bs, c[i].token, c[i].status, c[i].bytes, c[i].len);
+            else
+                bs_persist_done(n->bs, c[i].token, c[i].status);
     if (store_failed(n->store))
         LOG_E(&n->lg, MOD, "the store under %s failed (a disk error): it accepts no more writes",
               n->store_path);
     node_kick(n);
 }
 
-/* From the writer thread. */
+/* From the writer or a reader thread. */
 static void store_wake(void *ctx)
 {
     struct net_node *n = ctx;
@@ -80,7 +91,8 @@ int node_store_start(struct net_node *n)
     struct bs_persist persist = {.write = persist_write,
                                  .remove = persist_remove,
                                  .lease_append = persist_lease_append,
-                                 .read = persist_read};
+                                 .read = persist_read,
+                                 .read_start = persist_read_start};
     struct bs_stats st;
     int rc;
 

@@ -12,6 +12,11 @@
  * The disk keeps, per (type, key), the record's bytes and, for content
  * blocks, the lease records appended for the key, reduced per owner to
  * the lease_newer() winner (what the real store's log replay keeps).
+ *
+ * Reads come in both forms of struct bs_persist: read answers at once;
+ * read_start reads the disk read_delay_ms later, as a SIM_EV_PERSIST event
+ * of its own (the real store's reader threads), and a crash meanwhile
+ * loses it (its bs is gone).
  */
 #include "sim/internal.h"
 
@@ -39,7 +44,7 @@ struct sim_disk {
     uint64_t bytes; /* record and lease bytes held */
 };
 
-enum { PW_WRITE = 1, PW_REMOVE = 2, PW_LEASES = 3 };
+enum { PW_WRITE = 1, PW_REMOVE = 2, PW_LEASES = 3, PW_READ = 4 };
 
 /* One operation in flight to the disk: the data of a SIM_EV_PERSIST. */
 struct sim_pw {
@@ -212,6 +217,7 @@ static void disk_free(struct sim_disk *d)
 static int persist_queue(struct sim_node *n, uint8_t op, uint8_t type, const struct id *key,
                          const void *data, size_t len, uint64_t token)
 {
+    uint32_t delay = op == PW_READ ? n->s->cfg.read_delay_ms : n->s->cfg.persist_delay_ms;
     struct sim *s = n->s;
     struct sim_pw *pw = malloc(sizeof(*pw) + len);
     if (!pw)
@@ -225,7 +231,7 @@ static int persist_queue(struct sim_node *n, uint8_t op, uint8_t type, const str
     if (len)
         memcpy(pw->data, data, len);
     struct sim_event ev = {
-        .time = s->now + s->cfg.persist_delay_ms,
+        .time = s->now + delay,
         .node = n->index,
         .kind = SIM_EV_PERSIST,
         .len = (uint32_t)(sizeof(*pw) + len),
@@ -278,6 +284,11 @@ static int persist_read(void *ctx, enum store_type type, const struct id *key, u
     return 0;
 }
 
+static int persist_read_start(void *ctx, enum store_type type, const struct id *key, uint64_t token)
+{
+    return persist_queue(ctx, PW_READ, (uint8_t)type, key, NULL, 0, token);
+}
+
 void sim_blocks_persist_event(struct sim *s, const struct sim_event *ev)
 {
     struct sim_node *n = s->nodes[ev->node];
@@ -285,7 +296,16 @@ void sim_blocks_persist_event(struct sim *s, const struct sim_event *ev)
     int rc = 0;
 
     if (!n->alive || !n->bs || pw->incarnation != n->incarnation) {
-        s->persist_lost++; /* cut short by a crash: it never reached the disk */
+        if (pw->op != PW_READ)
+            s->persist_lost++; /* cut short by a crash: it never reached the disk */
+        return;
+    }
+    if (pw->op == PW_READ) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        rc = persist_read(n, (enum store_type)pw->type, &pw->key, &bytes, &len);
+        bs_persist_read_done(n->bs, pw->token, rc, rc == 0 ? bytes : NULL, len);
+        sim_after_event(s, ev->node);
         return;
     }
     switch (pw->op) {
@@ -331,6 +351,7 @@ int sim_blocks_node_start(struct sim *s, unsigned node)
         .remove = persist_remove,
         .lease_append = persist_lease_append,
         .read = persist_read,
+        .read_start = persist_read_start,
         .ctx = n,
     };
     int rc = bs_new(&cfg, &n->env, n->c, &p, s->cfg.log ? &n->lg : NULL, &n->bs);

@@ -68,6 +68,7 @@ void sim_config_default(struct sim_config *cfg, uint64_t seed)
     cfg->capacity = 1ull << 30;
     cfg->sync_period_ms = BS_SYNC_PERIOD_MS;
     cfg->persist_delay_ms = 2;
+    cfg->read_delay_ms = 1;
 }
 
 /* Trace hash: every processed event folds in. */

@@ -76,6 +76,7 @@ struct sim_config {
     uint64_t capacity;          /* bytes each node donates, default 1 GiB */
     uint32_t sync_period_ms;    /* maintenance round, default BS_SYNC_PERIOD_MS; 0: none */
     uint32_t persist_delay_ms;  /* virtual time a durable write takes, default 2 */
+    uint32_t read_delay_ms;     /* virtual time a read_start takes, default 1 */
     uint32_t bs_rpc_timeout_ms; /* one try of a block request; 0: bs default */
 };
 
@@ -181,7 +182,8 @@ size_t sim_memory_bytes(const struct sim *s);
  * chord and bs and hands them every record that survived (bs_load, with
  * its leases) before the node rejoins; a record damaged with
  * sim_corrupt_record is left out, as the real store's check at open
- * quarantines it. Reads are synchronous and return copies.
+ * quarantines it. Reads return copies: read at once, read_start (GET,
+ * push) read_delay_ms later, as an event.
  *
  * Scenarios call the bs of a node directly (sim_node_bs): whatever the
  * call arms is scheduled before the next event runs. Its completion

@@ -149,7 +149,7 @@ void settle(struct hb_net *t)
         if (t->ncq) {
             struct hb_comp c = t->cq[0];
             memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
-            bs_persist_done(t->n[c.node].b, c.token, 0);
+            hb_complete(t, &c, 0);
             continue;
         }
         bool ran = false;

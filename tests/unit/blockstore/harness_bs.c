@@ -29,7 +29,7 @@ static void comp_add(struct hb_node *nd, uint64_t token)
     struct hb_net *t = nd->net;
     t->cq = realloc(t->cq, (t->ncq + 1) * sizeof(*t->cq));
     assert_non_null(t->cq);
-    t->cq[t->ncq++] = (struct hb_comp){nd->idx, token};
+    t->cq[t->ncq++] = (struct hb_comp){.node = nd->idx, .token = token};
 }
 
 static void rec_del(struct hb_store *s, struct hb_rec *r)
@@ -116,6 +116,32 @@ static int p_read(void *ctx, enum store_type type, const struct id *key, uint8_t
     return 0;
 }
 
+static int p_read_start(void *ctx, enum store_type type, const struct id *key, uint64_t token)
+{
+    struct hb_node *nd = ctx;
+    struct hb_net *t = nd->net;
+    t->cq = realloc(t->cq, (t->ncq + 1) * sizeof(*t->cq));
+    assert_non_null(t->cq);
+    t->cq[t->ncq++] = (struct hb_comp){
+        .node = nd->idx, .token = token, .read = true, .type = (uint8_t)type, .key = *key};
+    return 0;
+}
+
+void hb_complete(struct hb_net *t, const struct hb_comp *c, int status)
+{
+    struct hb_node *nd = &t->n[c->node];
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+
+    if (!c->read) {
+        bs_persist_done(nd->b, c->token, status);
+        return;
+    }
+    if (status == 0)
+        status = p_read(nd, (enum store_type)c->type, &c->key, &bytes, &len);
+    bs_persist_read_done(nd->b, c->token, status, bytes, len);
+}
+
 /* ---- env and upcalls ---- */
 
 static uint64_t e_now(void *ctx)
@@ -188,7 +214,7 @@ static void node_start(struct hb_net *t, int i, int bootstrap)
     struct bs_config bc;
     struct env env = {e_now, e_send, e_random, e_wall, nd};
     struct chord_callbacks cb = {.ctx = nd, .update = up_update, .lookup_done = up_lookup_done};
-    struct bs_persist p = {p_write, p_remove, p_lease_append, p_read, nd};
+    struct bs_persist p = {p_write, p_remove, p_lease_append, p_read, p_read_start, nd};
 
     nd->net = t;
     nd->idx = i;
@@ -239,7 +265,7 @@ bool hb_step(struct hb_net *t)
         struct hb_comp c = t->cq[0];
         memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
         if (t->n[c.node].up)
-            bs_persist_done(t->n[c.node].b, c.token, 0);
+            hb_complete(t, &c, 0);
         return true;
     }
     if (!t->nq)

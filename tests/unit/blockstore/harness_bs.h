@@ -69,9 +69,14 @@ struct hb_frame {
     size_t len;
 };
 
+/* A persist operation to complete: a write, remove or lease append, or a
+ * read_start (read: the record is read when it completes). */
 struct hb_comp {
     int node;
     uint64_t token;
+    bool read;
+    uint8_t type;
+    struct id key;
 };
 
 struct hb_net {
@@ -104,6 +109,10 @@ struct hb_res {
  * replicas and no periodic maintenance, and waits until the ring is right. */
 void hb_init(struct hb_net *t, int n, unsigned k);
 void hb_free(struct hb_net *t);
+/* Completes c (taken off t->cq) with status: bs_persist_done, or for a
+ * read the record as node c->node holds it now (status 0) through
+ * bs_persist_read_done. */
+void hb_complete(struct hb_net *t, const struct hb_comp *c, int status);
 /* Delivers every frame and completion queued, without passing time. */
 void hb_flush(struct hb_net *t);
 /* Delivers one completion (first) or frame. Returns false if none was queued. */

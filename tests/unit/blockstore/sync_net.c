@@ -62,7 +62,7 @@ static void comp_add(struct tnode *nd, uint64_t token)
     struct tnet *t = nd->net;
     t->cq = realloc(t->cq, (t->ncq + 1) * sizeof(*t->cq));
     assert_non_null(t->cq);
-    t->cq[t->ncq++] = (struct tcomp){nd->idx, token};
+    t->cq[t->ncq++] = (struct tcomp){.node = nd->idx, .token = token};
 }
 
 static int p_write(void *ctx, enum store_type type, const struct id *key, const void *bytes,
@@ -107,6 +107,33 @@ static int p_read(void *ctx, enum store_type type, const struct id *key, uint8_t
     memcpy(*bytes, r->bytes, r->len);
     *len = r->len;
     return 0;
+}
+
+static int p_read_start(void *ctx, enum store_type type, const struct id *key, uint64_t token)
+{
+    struct tnode *nd = ctx;
+    struct tnet *t = nd->net;
+    t->cq = realloc(t->cq, (t->ncq + 1) * sizeof(*t->cq));
+    assert_non_null(t->cq);
+    t->cq[t->ncq++] = (struct tcomp){
+        .node = nd->idx, .token = token, .read = true, .type = (uint8_t)type, .key = *key};
+    return 0;
+}
+
+/* Completes c: a read reads the record as the node holds it now. */
+static void comp_deliver(struct tnet *t, const struct tcomp *c)
+{
+    struct tnode *nd = &t->n[c->node];
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!c->read) {
+        bs_persist_done(nd->b, c->token, 0);
+        return;
+    }
+    rc = p_read(nd, (enum store_type)c->type, &c->key, &bytes, &len);
+    bs_persist_read_done(nd->b, c->token, rc, bytes, len);
 }
 
 /* ---- env and chord upcalls ---- */
@@ -173,7 +200,7 @@ void node_start(struct tnet *t, int i, int bootstrap)
     struct bs_config bc;
     struct env env = {e_now, e_send, e_random, e_wall, nd};
     struct chord_callbacks cb = {.ctx = nd, .update = up_update, .lookup_done = up_lookup_done};
-    struct bs_persist p = {p_write, p_remove, p_lease_append, p_read, nd};
+    struct bs_persist p = {p_write, p_remove, p_lease_append, p_read, p_read_start, nd};
 
     nd->net = t;
     nd->idx = i;
@@ -251,7 +278,7 @@ static void net_flush(struct tnet *t)
             struct tcomp c = t->cq[0];
             memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
             if (t->n[c.node].up)
-                bs_persist_done(t->n[c.node].b, c.token, 0);
+                comp_deliver(t, &c);
             continue;
         }
         if (t->nq == 0 || t->q[0].at > t->now)

@@ -70,9 +70,14 @@ struct tframe {
     size_t len;
 };
 
+/* A persist operation to complete: a write, remove or lease append, or a
+ * read_start (read: the record is read when it completes). */
 struct tcomp {
     int node;
     uint64_t token;
+    bool read;
+    uint8_t type;
+    struct id key;
 };
 
 struct tnet {

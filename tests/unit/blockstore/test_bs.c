@@ -204,7 +204,7 @@ static unsigned flush_mangling(struct hb_net *t, int from, int code)
         if (t->ncq) {
             struct hb_comp c = t->cq[0];
             memmove(&t->cq[0], &t->cq[1], --t->ncq * sizeof(*t->cq));
-            bs_persist_done(t->n[c.node].b, c.token, 0);
+            hb_complete(t, &c, 0);
             continue;
         }
         struct hb_frame f = t->q[0];

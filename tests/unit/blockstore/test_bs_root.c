@@ -440,7 +440,7 @@ static void complete_at(struct hb_net *t, size_t i, int status)
     struct hb_comp c = t->cq[i];
     memmove(&t->cq[i], &t->cq[i + 1], (t->ncq - i - 1) * sizeof(*t->cq));
     t->ncq--;
-    bs_persist_done(t->n[c.node].b, c.token, status);
+    hb_complete(t, &c, status);
 }
 
 /* Puts bytes back in node i's in-memory store, as a write that failed
