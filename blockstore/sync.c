@@ -369,6 +369,8 @@ static void round_run(struct bs_sync *s)
     sync_pair_round(s);
     if (local)
         sync_handoff_round(s);
+    else
+        sync_view_note(s);
 }
 
 static uint64_t period_jittered(const struct bs_sync *s)

@@ -518,16 +518,23 @@ static uint64_t view_hash(const struct bs *b)
     return x;
 }
 
-void sync_handoff_round(struct bs_sync *s)
+void sync_view_note(struct bs_sync *s)
 {
-    struct handoff *h = &s->ho;
-    uint64_t now = env_now(&s->b->env), vh = view_hash(s->b);
+    uint64_t vh = view_hash(s->b);
 
     if (vh != s->view_hash) {
         s->view_hash = vh;
-        s->view_changed_at = now;
+        s->view_changed_at = env_now(&s->b->env);
         s->nkept = 0; /* which ranges this node replicates may have changed */
     }
+}
+
+void sync_handoff_round(struct bs_sync *s)
+{
+    struct handoff *h = &s->ho;
+    uint64_t now = env_now(&s->b->env);
+
+    sync_view_note(s);
     if (now - s->view_changed_at < SYNC_HANDOFF_QUIET_MS)
         return;
     h->locates = 0;

@@ -267,6 +267,12 @@ void sync_pair_done(struct bs_sync *s, struct sync_op *op, int status);
 
 /* ---- handoff and expiry (sync_handoff.c) ---- */
 
+/* Notes when this node's view (see view_hash) changed. Every round calls
+ * it, also one that skips expiry and handoff for SYNC_LOCAL_GAP_MS: the
+ * quiet time that gates handoff runs from the change, not from the next
+ * round that happens to run handoff (with no periodic rounds, that may be
+ * long after). */
+void sync_view_note(struct bs_sync *s);
 void sync_handoff_round(struct bs_sync *s);
 void sync_keys_reply(struct bs_sync *s, struct sync_op *op, int status, uint16_t type,
                      const uint8_t *payload, size_t len);
