@@ -478,7 +478,13 @@ void ring_on_fail(struct chord *c, struct vnode *v, struct pending *p)
     case P_ADOPT:
         v->adopt_busy = false;
         table_forget_finger(v, &p->to.id);
-        if (v->nsucc == 0) {
+        /* A refusal (NO_SUCH_VNODE, or nobody listening) comes back at the
+         * round-trip rate. Recovery waits for the next stabilize: asking
+         * at once would go round the candidates, and the predecessor
+         * between each, as fast as a restarting node can refuse, until its
+         * vnode has joined. A silent candidate has cost the request's
+         * tries already, and the next one is asked at once. */
+        if (v->nsucc == 0 && !p->refused) {
             /* A live predecessor (it keeps notifying us) beats whatever
              * else recovery would try next. */
             if (v->has_pred && !id_eq(&v->pred.id, &p->to.id)) {
