@@ -156,7 +156,7 @@ static void e_send(void *ctx, const struct addr *to, const void *msg, size_t len
     t->q = realloc(t->q, (t->nq + 1) * sizeof(*t->q));
     assert_non_null(t->q);
     struct tframe *f = &t->q[t->nq++];
-    f->at = t->now + T_LATENCY_MS;
+    f->at = t->now + t->latency_ms;
     f->from = nd->idx;
     f->to = *to;
     f->bytes = malloc(len);

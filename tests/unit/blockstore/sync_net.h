@@ -1,9 +1,11 @@
 /* sync_net.h — whole nodes (struct chord + struct bs) on a fake network,
  * for the maintenance tests (test_sync.c).
  *
- * Frames arrive in order after T_LATENCY_MS; one fake clock drives every
- * node, and the wall clock follows it from a fixed epoch plus an offset a
- * test can move (leases and kv records expire by it). Each node has an
+ * Frames arrive in order after latency_ms (none unless a test sets it: a
+ * node that retries at once when refused would spin at one instant, and
+ * the guards in net_run fail the test); one fake clock drives every node,
+ * and the wall clock follows it from a fixed epoch plus an offset a test
+ * can move (leases and kv records expire by it). Each node has an
  * in-memory persist (its "disk") whose completions arrive on the next
  * delivery pass; a crashed node keeps it and loads it when it starts
  * again. Every frame a node receives must be accepted by bs_input.
@@ -20,13 +22,12 @@
 #include "blockstore/internal.h"
 #include "common/log.h"
 
-#define T_NODES      6
-#define T_VNODES     8 /* most vnodes per node a test uses */
-#define T0           1000000ull
-#define T_WALL0      1700000000000ull /* 2023-11-14, in unix ms */
-#define T_DAY_S      (24ull * 3600ull)
-#define T_LATENCY_MS 1 /* every frame: with none, two nodes could spin at one instant */
-#define N_ELEMS(a)   (sizeof(a) / sizeof((a)[0]))
+#define T_NODES    6
+#define T_VNODES   8 /* most vnodes per node a test uses */
+#define T0         1000000ull
+#define T_WALL0    1700000000000ull /* 2023-11-14, in unix ms */
+#define T_DAY_S    (24ull * 3600ull)
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- in-memory persist ---- */
 
@@ -82,7 +83,8 @@ struct tcomp {
 
 struct tnet {
     uint64_t now;
-    uint64_t wall_off; /* ms added to the wall clock */
+    uint64_t wall_off;   /* ms added to the wall clock */
+    uint64_t latency_ms; /* of every frame (net_init sets 0) */
     struct tnode n[T_NODES];
     int nn;
     unsigned k;

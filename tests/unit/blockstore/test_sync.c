@@ -390,6 +390,9 @@ static void test_handoff_lease_exchange_not_held(void **state)
     int ring[T_NODES];
 
     net_init(&t, 4, 3);
+    /* Frames take 1 ms, so that the exchange can be stepped below and M's
+     * copy turned bad between SYNC_KEYS and LEASE_MERGE. */
+    t.latency_ms = 1;
     net_settle(&t);
     round_all(&t);
     net_run(&t, SYNC_HANDOFF_QUIET_MS); /* handoff waits for a quiet ring */
