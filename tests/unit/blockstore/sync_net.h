@@ -22,7 +22,7 @@
 #include "blockstore/internal.h"
 #include "common/log.h"
 
-#define T_NODES    6
+#define T_NODES    8 /* a location's whole list (k + BS_DIVERT_MAX, k = 3) and one more */
 #define T_VNODES   8 /* most vnodes per node a test uses */
 #define T0         1000000ull
 #define T_WALL0    1700000000000ull /* 2023-11-14, in unix ms */

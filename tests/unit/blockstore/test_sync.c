@@ -433,19 +433,6 @@ static void test_handoff_lease_exchange_not_held(void **state)
     net_free(&t);
 }
 
-/* The location of key as its first vnode gives it, without node x in its
- * list (as a ring larger than k + BS_DIVERT_MAX nodes would give it), put
- * in x's location cache: x is outside the replica set and the spares. */
-static void locate_without(struct tnet *t, int owner, int x)
-{
-    struct bs_location loc;
-    bs_location_of(t->n[owner].b, 0, &loc);
-    assert_int_equal(loc.n, T_NODES);
-    assert_true(addr_eq(&loc.set[loc.n - 1].addr, &t->n[x].addr));
-    loc.n--;
-    bs_cache_learn(t->n[x].b, &loc);
-}
-
 /* A node restarted with its disk, with or without space. */
 static void restart(struct tnet *t, int i, bool no_space, int via)
 {
@@ -454,22 +441,16 @@ static void restart(struct tnet *t, int i, bool no_space, int via)
     node_start(t, i, via);
 }
 
-/* Six nodes, k = 3. X holds a block, outside its replica set {A, B, C}
- * and outside the spares S1, S2 listed after it. B and C are full, and S2
- * too: A stores it, B's refusal sends it to S1, C's to S2, which refuses.
- * Two holders confirmed: X keeps its copy (a full member is no holder).
- * Once S2 has room, the next round places the third copy there and X
+/* Eight nodes, k = 3. X holds a block outside its location's list: the
+ * replica set {A, B, C} and the BS_DIVERT_MAX = 4 spares S1..S4 after it.
+ * B and C are full, and S2, S3, S4 too: A stores it, B's refusal sends it
+ * to S1, C's down the spares to S4, which all refuse. Two holders
+ * confirmed: X keeps its copy (a full member is no holder). Once S2 has
+ * room, the next round confirms A, S1 (for B) and S2 (for C), and X
  * drops. */
 static void test_handoff_full_members_spares(void **state)
 {
     (void)state;
-    /* Handoff now locates with bs_locate_fresh (a lookup and a LOCATE,
-     * never the location cache that peers teach), so locate_without can no
-     * longer hand x a location without itself; and in a ring of T_NODES =
-     * 6 nodes, k = 3, every node is in the honest list (k + BS_DIVERT_MAX
-     * = 7 entries). The scenario needs a ring of at least 8 nodes in
-     * sync_net.c. */
-    skip();
     struct tnet t;
     uint8_t bytes[BLOCK_MAX_STORED];
     size_t len;
@@ -478,47 +459,42 @@ static void test_handoff_full_members_spares(void **state)
     int ring[T_NODES];
 
     memset(&t, 0, sizeof(t));
-    net_init(&t, 6, 3);
+    net_init(&t, 8, 3);
     net_settle(&t);
     make_block(&t, 900, 90 * T_DAY_S, bytes, &len, &key, &l);
-    assert_int_equal(ring_from(&t, &key, ring), 6);
-    const int a = ring[0], bb = ring[1], c = ring[2], s1 = ring[3], s2 = ring[4], x = ring[5];
-    restart(&t, bb, true, x);
-    restart(&t, c, true, x);
-    restart(&t, s2, true, x);
+    assert_int_equal(ring_from(&t, &key, ring), 8);
+    const int a = ring[0], bb = ring[1], c = ring[2], s1 = ring[3], x = ring[7];
+    const int full[] = {bb, c, ring[4], ring[5], ring[6]};
+    for (unsigned i = 0; i < N_ELEMS(full); i++)
+        restart(&t, full[i], true, x);
     net_settle(&t);
     round_all(&t);
     net_run(&t, SYNC_HANDOFF_QUIET_MS);
     plant(&t, x, STORE_CONTENT, &key, bytes, len, &l);
     counts_reset(&t);
-    locate_without(&t, a, x);
     bs_on_update(t.n[x].b, 0);
     net_run(&t, 2000);
     assert_true(bs_holds(t.n[x].b, STORE_CONTENT, &key));
-    assert_int_equal(t.stores_to[a], 1);
-    assert_int_equal(t.stores_to[bb], 1);
-    assert_int_equal(t.stores_to[c], 1);
-    assert_int_equal(t.stores_to[s1], 1);
-    assert_int_equal(t.stores_to[s2], 1);
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(t.stores_to[ring[i]], 1);
     assert_true(bs_holds(t.n[a].b, STORE_CONTENT, &key));
     assert_true(bs_holds(t.n[s1].b, STORE_CONTENT, &key));
     assert_int_equal(holders(&t, STORE_CONTENT, &key), 3);
     assert_int_equal(SUM(&t, handed_off), 0);
 
     /* Room on S2. */
-    restart(&t, s2, false, x);
+    restart(&t, ring[4], false, x);
     net_settle(&t);
     round_all(&t);
     net_run(&t, SYNC_HANDOFF_QUIET_MS);
     assert_int_equal(holders(&t, STORE_CONTENT, &key), 3);
     counts_reset(&t);
-    locate_without(&t, a, x);
     bs_on_update(t.n[x].b, 0);
     net_run(&t, 2000);
     assert_false(bs_holds(t.n[x].b, STORE_CONTENT, &key));
     assert_true(bs_holds(t.n[a].b, STORE_CONTENT, &key));
     assert_true(bs_holds(t.n[s1].b, STORE_CONTENT, &key));
-    assert_true(bs_holds(t.n[s2].b, STORE_CONTENT, &key));
+    assert_true(bs_holds(t.n[ring[4]].b, STORE_CONTENT, &key));
     assert_int_equal(holders(&t, STORE_CONTENT, &key), 3);
     assert_int_equal(stats_of(&t, x).handed_off, 1);
     net_free(&t);
