@@ -146,7 +146,11 @@ int bs_store_record(struct bs *b, enum store_type type, const struct id *key,
                     const uint8_t *bytes, size_t len, const struct lease *l, size_t nleases,
                     unsigned flags, bs_persist_fn cb, void *ctx);
 /* Sends the local copy of (type, key), with its leases, to `to` as a STORE.
- * done gets 0 when the peer stored it (or already had it), else an error. */
+ * The copy is read off the loop first (bs_persist_read). done gets 0 when
+ * the peer stored it (or already had it), else an error (BS_ERR_BAD_BLOCK
+ * or -ENOENT when the local copy failed its check or was gone: the entry is
+ * then marked bad, as a GET would). Returns -ENOENT at once when the index
+ * holds no copy. */
 int bs_push(struct bs *b, const struct addr *to, enum store_type type, const struct id *key,
             bs_persist_fn done, void *ctx);
 /* Fetches (type, key) from the holder at `from`, verifies it and stores it

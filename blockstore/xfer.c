@@ -17,6 +17,7 @@ struct bs_xop {
     struct id key;
     uint64_t reqid;
     bool rpc;  /* the request is out */
+    struct addr to; /* push: where the copy goes once read */
     bool held; /* exchange: the peer said it holds the block (BS_MERGE_F_HELD) */
     bs_persist_fn done;
     bs_exchange_fn xdone; /* exchange: instead of done, with held */
@@ -123,35 +124,49 @@ static void xop_replied(struct bs *b, void *ctx, int status, uint16_t type, cons
     }
 }
 
-int bs_push(struct bs *b, const struct addr *to, enum store_type type, const struct id *key,
-            bs_persist_fn done, void *ctx)
+/* The local copy of a push has been read (off the loop): send it. */
+static void push_read(struct bs *b, void *ctx, int status, const uint8_t *bytes, size_t len)
 {
-    struct bs_entry *e = bs_index_find(&b->ix, type, key);
+    struct bs_xop *x = ctx;
+    enum store_type type = (enum store_type)x->type;
+    struct bs_entry *e;
     struct bs_msg m;
-    uint8_t *bytes;
-    size_t len;
     int rc;
 
-    if (!e || !(e->flags & BS_E_PRESENT))
-        return -ENOENT;
-    rc = bs_read_local(b, type, key, &bytes, &len);
-    if (rc < 0)
-        return rc == -EBADMSG ? BS_ERR_BAD_BLOCK : rc;
+    if (status != 0) {
+        bs_read_mark(b, type, &x->key, status);
+        xop_finish(b, x, status == -EBADMSG ? BS_ERR_BAD_BLOCK : status);
+        return;
+    }
+    e = bs_index_find(&b->ix, type, &x->key);
+    if (!e || !(e->flags & BS_E_PRESENT)) { /* dropped while it was read */
+        xop_finish(b, x, -ENOENT);
+        return;
+    }
     memset(&m, 0, sizeof(m));
     m.type = BS_MSG_STORE;
     m.rtype = (uint8_t)type;
-    m.key = *key;
+    m.key = x->key;
     m.bytes = bytes;
     m.len = len;
     if (type == STORE_CONTENT)
         bs_leases_of(e, &m);
+    rc = bs_rpc_msg(b, &x->to, &m, 0, b->cfg.rpc_tries, xop_replied, x, &x->reqid);
+    if (rc < 0)
+        xop_finish(b, x, rc);
+}
+
+int bs_push(struct bs *b, const struct addr *to, enum store_type type, const struct id *key,
+            bs_persist_fn done, void *ctx)
+{
+    struct bs_entry *e = bs_index_find(&b->ix, type, key);
+    if (!e || !(e->flags & BS_E_PRESENT))
+        return -ENOENT;
     struct bs_xop *x = xop_new(b, X_PUSH, type, key, done, ctx);
-    if (!x) {
-        free(bytes);
+    if (!x)
         return -ENOMEM;
-    }
-    rc = bs_rpc_msg(b, to, &m, 0, b->cfg.rpc_tries, xop_replied, x, &x->reqid);
-    free(bytes);
+    x->to = *to;
+    int rc = bs_persist_read(b, type, key, push_read, x);
     if (rc < 0) {
         bs_list_del(&x->link);
         free(x);
