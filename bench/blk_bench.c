@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     }
     raw = malloc(size);
     block = malloc(BLOCK_MAX_STORED);
-    req = malloc(LEASE_LEN + BLOCK_MAX_STORED + 64);
+    req = malloc(ID_BYTES + LEASE_LEN + BLOCK_MAX_STORED + 64);
     keys = calloc(count + warm, sizeof(*keys));
     put_us = calloc(count, sizeof(*put_us));
     get_us = calloc(count, sizeof(*get_us));
@@ -134,7 +134,8 @@ int main(int argc, char **argv)
         if (block_encode(BLOCK_KIND_DATA, raw, size, false, block, &blen, &keys[i]) < 0 ||
             lease_sign(&sk, &keys[i], now, now / 1000u + 86400u, &l) < 0)
             goto out;
-        rl = ctl_block_put_encode(&l, block, blen, req, LEASE_LEN + BLOCK_MAX_STORED + 64);
+        rl = ctl_block_put_encode(&keys[i], &l, block, blen, req,
+                                  ID_BYTES + LEASE_LEN + BLOCK_MAX_STORED + 64);
         rc = timed_call(c, CTL_MSG_BLOCK_PUT, req, rl, &us);
         if (rc) {
             fprintf(stderr, "blk_bench: put %lu: %s\n", i, bs_strerror(rc));

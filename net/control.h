@@ -23,12 +23,12 @@ enum ctl_msg_type {
     CTL_MSG_STATUS_TEXT = 1203, /* request: empty; reply: the status for people, UTF-8 */
     /* Block operations, answered by the node's block client (bs.h) with a
      * struct ctl_bs_reply of the same type. */
-    CTL_MSG_BLOCK_PUT = 1210, /* request: lease [112] | content block bytes */
+    CTL_MSG_BLOCK_PUT = 1210, /* request: key [32] | lease [112] | content block bytes */
     CTL_MSG_BLOCK_GET = 1211, /* request: u8 store type | key [32] */
     CTL_MSG_ROOT_PUT = 1212,  /* request: u64 expected version | root block bytes */
     CTL_MSG_LEASE = 1213,     /* request: key [32] | lease [112] (renewal or reclaim) */
     CTL_MSG_KV_PUT = 1214,    /* request: kv record bytes */
-    CTL_MSG_ERROR = 1299,       /* reply: errno i32, then a message in UTF-8 */
+    CTL_MSG_ERROR = 1299,     /* reply: errno i32, then a message in UTF-8 */
 };
 
 #define CTL_TIMEOUT_MS 30000u /* how long a tool waits for one reply */
@@ -71,10 +71,13 @@ struct ctl_bs_reply {
 size_t ctl_bs_reply_encode(const struct ctl_bs_reply *r, uint8_t *buf, size_t cap);
 int ctl_bs_reply_decode(const uint8_t *p, size_t len, struct ctl_bs_reply *out);
 /* The requests. Decoders leave *bytes pointing into p. */
-size_t ctl_block_put_encode(const struct lease *l, const uint8_t *bytes, size_t blen,
-                            uint8_t *buf, size_t cap);
-int ctl_block_put_decode(const uint8_t *p, size_t len, struct lease *l, const uint8_t **bytes,
-                         size_t *blen);
+/* BLOCK_PUT carries the block's key (the sender computed it): the node
+ * routes by it without hashing the block again; the primary verifies block
+ * and lease against it and refuses a mismatch (BAD_BLOCK). */
+size_t ctl_block_put_encode(const struct id *key, const struct lease *l, const uint8_t *bytes,
+                            size_t blen, uint8_t *buf, size_t cap);
+int ctl_block_put_decode(const uint8_t *p, size_t len, struct id *key, struct lease *l,
+                         const uint8_t **bytes, size_t *blen);
 size_t ctl_block_get_encode(uint8_t type, const struct id *key, uint8_t *buf, size_t cap);
 int ctl_block_get_decode(const uint8_t *p, size_t len, uint8_t *type, struct id *key);
 size_t ctl_root_put_encode(uint64_t expect, const uint8_t *bytes, size_t blen, uint8_t *buf,

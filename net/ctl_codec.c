@@ -170,8 +170,8 @@ int ctl_bs_reply_decode(const uint8_t *p, size_t len, struct ctl_bs_reply *out)
     return 0;
 }
 
-size_t ctl_block_put_encode(const struct lease *l, const uint8_t *bytes, size_t blen,
-                            uint8_t *buf, size_t cap)
+size_t ctl_block_put_encode(const struct id *key, const struct lease *l, const uint8_t *bytes,
+                            size_t blen, uint8_t *buf, size_t cap)
 {
     struct wire_writer w;
     uint8_t lb[LEASE_LEN];
@@ -179,19 +179,21 @@ size_t ctl_block_put_encode(const struct lease *l, const uint8_t *bytes, size_t 
         return 0; /* what the decoder would refuse */
     lease_encode(l, lb);
     wire_writer_init(&w, buf, cap);
+    wire_put_bytes(&w, key->b, ID_BYTES);
     wire_put_bytes(&w, lb, sizeof(lb));
     wire_put_bytes(&w, bytes, blen);
     return wire_writer_ok(&w) ? w.len : 0;
 }
 
-int ctl_block_put_decode(const uint8_t *p, size_t len, struct lease *l, const uint8_t **bytes,
-                         size_t *blen)
+int ctl_block_put_decode(const uint8_t *p, size_t len, struct id *key, struct lease *l,
+                         const uint8_t **bytes, size_t *blen)
 {
-    if (len <= LEASE_LEN || len - LEASE_LEN > BLOCK_MAX_STORED)
+    if (len <= ID_BYTES + LEASE_LEN || len - ID_BYTES - LEASE_LEN > BLOCK_MAX_STORED)
         return -EBADMSG;
-    lease_decode(p, l);
-    *bytes = p + LEASE_LEN;
-    *blen = len - LEASE_LEN;
+    memcpy(key->b, p, ID_BYTES);
+    lease_decode(p + ID_BYTES, l);
+    *bytes = p + ID_BYTES + LEASE_LEN;
+    *blen = len - ID_BYTES - LEASE_LEN;
     return 0;
 }
 

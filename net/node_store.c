@@ -223,9 +223,12 @@ bool node_store_ctl(struct ctl_conn *cc, const struct frame_header *h, const uin
     *op = (struct ctl_op){.cc = cc, .reqid = h->request_id, .type = h->type};
     switch (h->type) {
     case CTL_MSG_BLOCK_PUT:
-        rc = ctl_block_put_decode(p, len, &l, &bytes, &blen);
+        rc = ctl_block_put_decode(p, len, &key, &l, &bytes, &blen);
+        /* Routed by the key the sender gave, not hashed again here: the
+         * primary verifies block and lease against it before anything is
+         * stored, and a mismatch comes back as BAD_BLOCK. */
         if (rc == 0)
-            rc = bs_put(n->bs, bytes, blen, &l, ctl_op_done, op);
+            rc = bs_put_checked(n->bs, &key, bytes, blen, &l, ctl_op_done, op);
         break;
     case CTL_MSG_BLOCK_GET:
         rc = ctl_block_get_decode(p, len, &type, &key);

@@ -176,13 +176,13 @@ static int keys_set(struct inserter *in, size_t index, const struct id *key)
 /* Sends one put; the job is freed by put_done (or here on failure). */
 static int send_put(struct ctl_client *c, struct job *j)
 {
-    size_t cap = LEASE_LEN + j->len, len;
+    size_t cap = ID_BYTES + LEASE_LEN + j->len, len;
     uint8_t *req = malloc(cap);
     int rc;
 
     if (!req)
         return -ENOMEM;
-    len = ctl_block_put_encode(&j->lease, j->bytes, j->len, req, cap);
+    len = ctl_block_put_encode(&j->key, &j->lease, j->bytes, j->len, req, cap);
     rc = ctl_client_call(c, CTL_MSG_BLOCK_PUT, req, len, put_done, j);
     free(req);
     if (rc == 0)

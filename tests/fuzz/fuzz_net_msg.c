@@ -11,7 +11,7 @@
  *   3  ctl_error_decode          the second byte chooses msg_size (below),
  *                                the rest is the payload
  *   4  ctl_bs_reply_decode       the rest of the input is the payload
- *   5  ctl_block_put_decode      (1210) the rest of the input is the payload
+ *   5  ctl_block_put_decode      (1210) the rest of the input is the payload (key | lease | block)
  *   6  ctl_block_get_decode      (1211) the rest of the input is the payload
  *   7  ctl_root_put_decode       (1212) the rest of the input is the payload
  *   8  ctl_lease_decode          (1213) the rest of the input is the payload
@@ -348,7 +348,7 @@ struct put_args {
 static size_t enc_block_put(const void *ctx, uint8_t *buf, size_t cap)
 {
     const struct put_args *a = ctx;
-    return ctl_block_put_encode(&a->l, a->bytes, a->blen, buf, cap);
+    return ctl_block_put_encode(&a->key, &a->l, a->bytes, a->blen, buf, cap);
 }
 
 static size_t enc_block_get(const void *ctx, uint8_t *buf, size_t cap)
@@ -376,23 +376,23 @@ static void fuzz_block_put(const uint8_t *p, size_t len)
     struct put_args a, b;
 
     memset(&a, SENTINEL, sizeof(a));
-    if (ctl_block_put_decode(p, len, &a.l, &a.bytes, &a.blen) != 0) {
+    if (ctl_block_put_decode(p, len, &a.key, &a.l, &a.bytes, &a.blen) != 0) {
         if (!untouched(&a, sizeof(a)))
             fail("a block put that does not decode was written out");
-        if (len > LEASE_LEN && len - LEASE_LEN <= BLOCK_MAX_STORED)
+        if (len > ID_BYTES + LEASE_LEN && len - ID_BYTES - LEASE_LEN <= BLOCK_MAX_STORED)
             fail("a block put of a good length is refused");
         return;
     }
-    if (a.blen == 0 || a.blen > BLOCK_MAX_STORED || a.bytes != p + LEASE_LEN ||
-        a.blen != len - LEASE_LEN)
+    if (a.blen == 0 || a.blen > BLOCK_MAX_STORED || a.bytes != p + ID_BYTES + LEASE_LEN ||
+        a.blen != len - ID_BYTES - LEASE_LEN)
         fail("block put's record is not the rest of the payload");
     uint8_t *e = encode_exact(enc_block_put, &a, len, "block put");
     check_same_bytes(e, len, p, len);
     memset(&b, SENTINEL, sizeof(b));
-    if (ctl_block_put_decode(e, len, &b.l, &b.bytes, &b.blen) != 0)
+    if (ctl_block_put_decode(e, len, &b.key, &b.l, &b.bytes, &b.blen) != 0)
         fail("a re-encoded block put does not decode");
-    if (memcmp(&a.l, &b.l, sizeof(a.l)) != 0 || a.blen != b.blen ||
-        memcmp(a.bytes, b.bytes, a.blen) != 0)
+    if (memcmp(&a.key, &b.key, sizeof(a.key)) != 0 || memcmp(&a.l, &b.l, sizeof(a.l)) != 0 ||
+        a.blen != b.blen || memcmp(a.bytes, b.bytes, a.blen) != 0)
         fail("block put differs after a round trip");
     free(e);
 }

@@ -546,19 +546,22 @@ static void gen_block_msgs(void)
     put_u8(0);
     emit("bs_reply_trailing");
 
-    /* BLOCK_PUT: lease | content block */
+    /* BLOCK_PUT: key | lease | content block */
     rn = content_block(64, rec);
+    struct id rkey;
+    if (block_key(rec, rn, &rkey) != 0)
+        rkey = key;
     put_u8(SEL_BLOCK_PUT);
-    put(p, ctl_block_put_encode(&grant, rec, rn, p, sizeof(p)));
+    put(p, ctl_block_put_encode(&rkey, &grant, rec, rn, p, sizeof(p)));
     emit("block_put");
     put_u8(SEL_BLOCK_PUT);
-    put(p, ctl_block_put_encode(&grant, rec, 1, p, sizeof(p)));
+    put(p, ctl_block_put_encode(&rkey, &grant, rec, 1, p, sizeof(p)));
     emit("block_put_one_byte");
     put_u8(SEL_BLOCK_PUT);
-    put(p, ctl_block_put_encode(&grant, rec, 0, p, sizeof(p)));
+    put(p, ctl_block_put_encode(&rkey, &grant, rec, 0, p, sizeof(p)));
     emit("block_put_no_block");
     put_u8(SEL_BLOCK_PUT);
-    put(p, LEASE_LEN - 1);
+    put(p, ID_BYTES + LEASE_LEN - 1);
     emit("block_put_short_lease");
 
     /* BLOCK_GET: type | key */

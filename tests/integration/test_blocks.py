@@ -85,6 +85,7 @@ SYNC_PERIOD_S = 10  # BS_SYNC_PERIOD_MS, blockstore/bs.h
 ROOT_ANY = (1 << 64) - 1
 
 # Control protocol (docs/protocol.md)
+CTL_BLOCK_PUT = 1210
 CTL_BLOCK_GET = 1211
 CTL_ROOT_PUT = 1212
 CTL_ERROR = 1299
@@ -855,6 +856,32 @@ def ring_b(rng):
                              "on disk, want version 2")
     rl.check(holders >= 2, f"{holders} nodes hold version 2 of the root on disk, nothing else",
              f"only {holders} nodes hold the root on disk")
+
+    # --- a block put over the control socket that does not verify
+    rl.section("control socket: block puts whose key or lease does not verify")
+    data = os.urandom(4096)
+    block = bytes([1, 1, 0, 0]) + struct.pack(">I", len(data)) + data  # DATA, raw
+    good_key = hashlib.sha256(block).digest()
+    wrong_key = hashlib.sha256(block + b"x").digest()
+    now_ms = int(time.time() * 1000)
+    # Owner, stamp, expiry a day out, and a signature that cannot verify.
+    lease = bytes(32) + struct.pack(">QQ", now_ms, now_ms // 1000 + 86400) + bytes(64)
+    ctl = Ctl(tn, rl.scaled(40))
+    try:
+        for what, key, why in (("a key that is not the block's SHA-256", wrong_key, "hash"),
+                               ("a lease whose signature does not verify", good_key,
+                                "signature")):
+            t, body = ctl.call(CTL_BLOCK_PUT, key + lease + block)
+            rep = bs_reply(t, body, what, error_ok=True)
+            rl.check(rep["status"] == BS_ERR_BAD_BLOCK and why in rep["reason"],
+                     f"{what}: refused, {err_name(rep['status'])} ({rep['reason']})",
+                     f"{what}: answered {err_name(rep['status'])} ({rep['reason']})")
+    finally:
+        ctl.close()
+    held = copies(nodes, [good_key.hex(), wrong_key.hex()])
+    rl.check(sum(held.values()) == 0, "neither key is on any disk",
+             f"a put that did not verify was stored: {held}")
+    rl.check(tn.alive(), f"{tn.name} still running", f"{tn.name} died")
 
     # --- reclaim
     rl.section("reclaim: two owners, one file")

@@ -795,9 +795,11 @@ static void test_ctl_bs_reply_control_characters_replaced(void **state)
 
 static void test_ctl_block_put(void **state)
 {
+    enum { HDR = ID_BYTES + LEASE_LEN };
     struct lease l, lo;
+    struct id key, ko;
     uint8_t *rec = malloc(BLOCK_MAX_STORED + 1);
-    uint8_t *buf = malloc(LEASE_LEN + BLOCK_MAX_STORED + 1);
+    uint8_t *buf = malloc(HDR + BLOCK_MAX_STORED + 1);
     const uint8_t *bytes;
     size_t blen, n;
     (void)state;
@@ -807,43 +809,49 @@ static void test_ctl_block_put(void **state)
     for (size_t i = 0; i <= BLOCK_MAX_STORED; i++)
         rec[i] = (uint8_t)(i * 13);
     lease_pattern(&l, 1, 1800000000u);
+    id_pattern(&key, 0x31);
 
-    /* The lease, then the block as is; one byte and the largest block. */
+    /* The key, the lease, then the block as is; one byte and the largest
+     * block. */
     static const size_t lens[] = {1, 100, BLOCK_MAX_STORED};
     for (size_t i = 0; i < N_ELEMS(lens); i++) {
         uint8_t lb[LEASE_LEN];
-        n = ctl_block_put_encode(&l, rec, lens[i], buf, LEASE_LEN + lens[i]);
-        assert_int_equal(n, LEASE_LEN + lens[i]);
+        n = ctl_block_put_encode(&key, &l, rec, lens[i], buf, HDR + lens[i]);
+        assert_int_equal(n, HDR + lens[i]);
         lease_encode(&l, lb);
-        assert_memory_equal(buf, lb, LEASE_LEN);
-        assert_memory_equal(buf + LEASE_LEN, rec, lens[i]);
-        assert_int_equal(ctl_block_put_decode(buf, n, &lo, &bytes, &blen), 0);
+        assert_memory_equal(buf, key.b, ID_BYTES);
+        assert_memory_equal(buf + ID_BYTES, lb, LEASE_LEN);
+        assert_memory_equal(buf + HDR, rec, lens[i]);
+        assert_int_equal(ctl_block_put_decode(buf, n, &ko, &lo, &bytes, &blen), 0);
+        assert_true(id_eq(&ko, &key));
         assert_memory_equal(&lo, &l, sizeof(l));
-        assert_ptr_equal(bytes, buf + LEASE_LEN);
+        assert_ptr_equal(bytes, buf + HDR);
         assert_int_equal(blen, lens[i]);
-        assert_int_equal(ctl_block_put_encode(&l, rec, lens[i], buf, n - 1), 0);
+        assert_int_equal(ctl_block_put_encode(&key, &l, rec, lens[i], buf, n - 1), 0);
     }
 
-    /* No block, a block too large, and every cut of the lease: refused,
-     * the out-parameters left alone. */
-    /* The encoder refuses what the decoder would; the message is made by
-     * hand to feed the decoder. */
+    /* No block, a block too large, and every cut of the key and lease:
+     * refused, the out-parameters left alone. The encoder refuses what the
+     * decoder would; the message is made by hand to feed the decoder. */
     assert_int_equal(
-        ctl_block_put_encode(&l, rec, BLOCK_MAX_STORED + 1, buf, LEASE_LEN + BLOCK_MAX_STORED + 1),
+        ctl_block_put_encode(&key, &l, rec, BLOCK_MAX_STORED + 1, buf, HDR + BLOCK_MAX_STORED + 1),
         0);
-    assert_int_equal(ctl_block_put_encode(&l, rec, 0, buf, LEASE_LEN + BLOCK_MAX_STORED + 1), 0);
-    lease_encode(&l, buf);
-    memcpy(buf + LEASE_LEN, rec, BLOCK_MAX_STORED + 1);
-    n = LEASE_LEN + BLOCK_MAX_STORED + 1;
+    assert_int_equal(ctl_block_put_encode(&key, &l, rec, 0, buf, HDR + BLOCK_MAX_STORED + 1), 0);
+    memcpy(buf, key.b, ID_BYTES);
+    lease_encode(&l, buf + ID_BYTES);
+    memcpy(buf + HDR, rec, BLOCK_MAX_STORED + 1);
+    n = HDR + BLOCK_MAX_STORED + 1;
     blen = 12345;
     bytes = NULL;
     memset(&lo, 0x5a, sizeof(lo));
-    assert_int_equal(ctl_block_put_decode(buf, n, &lo, &bytes, &blen), -EBADMSG);
-    for (size_t len = 0; len <= LEASE_LEN; len++)
-        assert_int_equal(ctl_block_put_decode(buf, len, &lo, &bytes, &blen), -EBADMSG);
+    memset(&ko, 0x5a, sizeof(ko));
+    assert_int_equal(ctl_block_put_decode(buf, n, &ko, &lo, &bytes, &blen), -EBADMSG);
+    for (size_t len = 0; len <= HDR; len++)
+        assert_int_equal(ctl_block_put_decode(buf, len, &ko, &lo, &bytes, &blen), -EBADMSG);
     assert_int_equal(blen, 12345);
     assert_null(bytes);
     assert_int_equal(lo.owner.b[0], 0x5a);
+    assert_int_equal(ko.b[0], 0x5a);
     free(rec);
     free(buf);
 }
