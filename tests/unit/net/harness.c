@@ -199,6 +199,12 @@ void nt_addr(const char *ip, uint16_t port, struct addr *out)
     assert_int_equal(addr_parse_listen(s, out), 0);
 }
 
+void nt_id_pattern(struct id *id, uint8_t seed)
+{
+    for (size_t i = 0; i < ID_BYTES; i++)
+        id->b[i] = (uint8_t)(seed + i * 3);
+}
+
 static void sin_of(const char *ip, uint16_t port, struct sockaddr_in *sin)
 {
     memset(sin, 0, sizeof(*sin));

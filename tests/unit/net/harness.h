@@ -19,6 +19,7 @@
 
 #include "common/addr.h"
 #include "common/frame.h"
+#include "common/id.h"
 #include "net/loop.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -71,6 +72,9 @@ int nt_tcp_listen(const char *ip, struct addr *out);
 int nt_tcp_dial(const char *from_ip, const struct addr *to);
 /* Builds ip:port (ip a dotted quad) into *out. */
 void nt_addr(const char *ip, uint16_t port, struct addr *out);
+
+/* Fills id with a pattern of seed (distinct seeds, distinct ids). */
+void nt_id_pattern(struct id *id, uint8_t seed);
 
 /* Ignores SIGPIPE; call first in main(). */
 void nt_init(void);
