@@ -125,6 +125,31 @@ void file_drop_spool(struct fs *f, struct fnode *n)
     }
 }
 
+int file_flush_held(struct fs *f, struct fnode *n)
+{
+    n->nopen++;
+    pthread_mutex_unlock(&f->mu);
+    int rc = file_flush(f, n);
+    pthread_mutex_lock(&f->mu);
+    n->nopen--;
+    return rc;
+}
+
+void file_release(struct fs *f, struct fnode *n)
+{
+    if (n->nopen)
+        n->nopen--;
+    if (n->nopen == 0 && !n->busy && !n->content_dirty) {
+        bool spooled = false;
+        for (size_t i = 0; i < n->nch; i++)
+            if (n->ch[i].st != CH_KEY)
+                spooled = true;
+        if (!spooled)
+            file_drop_spool(f, n);
+    }
+    fnode_maybe_free(f, n);
+}
+
 static bool all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)

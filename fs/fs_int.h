@@ -191,6 +191,9 @@ int dir_insert(struct fnode *d, struct fnode *k);
 void dir_unlink(struct fnode *d, struct fnode *k);
 /* Marks n changed (and its ancestors' sub_dirty) and bumps change_seq. */
 void fnode_touch(struct fs *f, struct fnode *n);
+/* A change of n's own attributes (mu held): ctime now, fnode_touch, and
+ * n's record in the journal. */
+void fnode_changed(struct fs *f, struct fnode *n);
 /* The path of n from the root ("" for the root); malloc'd; NULL if n is
  * detached (unlinked, or below a directory that is) or in a snapshot. */
 char *fnode_path(struct fnode *n);
@@ -220,7 +223,14 @@ ssize_t file_write(struct fs *f, struct fnode *n, const char *buf, size_t size, 
 int file_truncate(struct fs *f, struct fnode *n, uint64_t size); /* mu held */
 /* Stores what was written and records it in the journal. */
 int file_flush(struct fs *f, struct fnode *n);
+/* file_flush called with mu held, for a file no handle holds open (a
+ * truncate(2)): n counts as open while mu is released around the flush. */
+int file_flush_held(struct fs *f, struct fnode *n);
 void file_drop_spool(struct fs *f, struct fnode *n);
+/* A file handle of n is closed (FUSE release; mu held): one open fewer,
+ * and the spool goes once nothing open, in flight or unflushed needs it
+ * (every chunk is stored). n may be freed (fnode_maybe_free). */
+void file_release(struct fs *f, struct fnode *n);
 int fs_workers_start(struct fs *f);
 void fs_workers_stop(struct fs *f);
 

@@ -112,14 +112,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_attr(req, &st, t);
 }
 
-/* Records a metadata change of n (mu held). */
-static void changed(struct fs *f, struct fnode *n)
-{
-    n->a.ctime_ns = fs_now_ns();
-    fnode_touch(f, n);
-    journal_set(f, n, false);
-}
-
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
@@ -151,14 +143,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         n->a.mtime_ns = fs_now_ns();
     else if (to_set & FUSE_SET_ATTR_MTIME)
         n->a.mtime_ns = (int64_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec;
-    changed(f, n);
-    if (flush) {
-        n->nopen++;
-        pthread_mutex_unlock(&f->mu);
-        rc = file_flush(f, n);
-        pthread_mutex_lock(&f->mu);
-        n->nopen--;
-    }
+    fnode_changed(f, n);
+    if (flush)
+        rc = file_flush_held(f, n);
     struct stat st;
     fnode_stat(f, n, &st);
     double t = timeout_of(n);
@@ -387,17 +374,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     struct fnode *n = get(req, ino);
     if (!n)
         return;
-    if (n->nopen)
-        n->nopen--;
-    if (n->nopen == 0 && !n->busy && !n->content_dirty) {
-        bool spooled = false;
-        for (size_t i = 0; i < n->nch; i++)
-            if (n->ch[i].st != CH_KEY)
-                spooled = true;
-        if (!spooled)
-            file_drop_spool(f, n);
-    }
-    fnode_maybe_free(f, n);
+    file_release(f, n);
     done(req, 0);
 }
 

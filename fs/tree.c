@@ -207,6 +207,13 @@ int dir_load(struct fs *f, struct fnode *d)
     return 0;
 }
 
+void fnode_changed(struct fs *f, struct fnode *n)
+{
+    n->a.ctime_ns = fs_now_ns();
+    fnode_touch(f, n);
+    journal_set(f, n, false);
+}
+
 void fnode_touch(struct fs *f, struct fnode *n)
 {
     n->dirty = true;

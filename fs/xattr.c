@@ -194,9 +194,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
         }
     }
     if (rc == 0) {
-        n->a.ctime_ns = fs_now_ns();
-        fnode_touch(f, n);
-        journal_set(f, n, false);
+        fnode_changed(f, n);
     }
     pthread_mutex_unlock(&f->mu);
     fuse_reply_err(req, -rc);
@@ -224,9 +222,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
         memmove(&n->a.xattr[i], &n->a.xattr[i + 1],
                 (n->a.nxattr - (unsigned)i - 1) * sizeof(*n->a.xattr));
         n->a.nxattr--;
-        n->a.ctime_ns = fs_now_ns();
-        fnode_touch(f, n);
-        journal_set(f, n, false);
+        fnode_changed(f, n);
     }
     pthread_mutex_unlock(&f->mu);
     fuse_reply_err(req, -rc);

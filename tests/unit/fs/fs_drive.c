@@ -165,17 +165,7 @@ struct fnode *xopen(struct fs *f, const char *path)
 void xrelease(struct fs *f, struct fnode *n)
 {
     pthread_mutex_lock(&f->mu);
-    if (n->nopen)
-        n->nopen--;
-    if (n->nopen == 0 && !n->busy && !n->content_dirty) {
-        bool spooled = false;
-        for (size_t i = 0; i < n->nch; i++)
-            if (n->ch[i].st != CH_KEY)
-                spooled = true;
-        if (!spooled)
-            file_drop_spool(f, n);
-    }
-    fnode_maybe_free(f, n);
+    file_release(f, n);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -206,16 +196,9 @@ int xtruncate(struct fs *f, struct fnode *n, uint64_t size, bool open)
         return rc;
     }
     bool flush = !open && n->nopen == 0;
-    n->a.ctime_ns = fs_now_ns();
-    fnode_touch(f, n);
-    journal_set(f, n, false);
-    if (flush) {
-        n->nopen++;
-        pthread_mutex_unlock(&f->mu);
-        rc = file_flush(f, n);
-        pthread_mutex_lock(&f->mu);
-        n->nopen--;
-    }
+    fnode_changed(f, n);
+    if (flush)
+        rc = file_flush_held(f, n);
     pthread_mutex_unlock(&f->mu);
     return rc;
 }
