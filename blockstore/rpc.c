@@ -585,56 +585,46 @@ void bs_persist_read_done(struct bs *b, uint64_t token, int status, uint8_t *byt
     free(bytes);
 }
 
-int bs_persist_write(struct bs *b, enum store_type type, const struct id *key, const void *bytes,
-                     size_t len, bs_persist_fn cb, void *ctx)
+/* The runtime's answer rc to the start of the operation of token: a
+ * refusal (no completion will come) frees the token. Returns rc. */
+static int token_started(struct bs *b, uint64_t token, int rc)
 {
-    uint64_t token;
-    int rc = token_new(b, cb, NULL, ctx, &token);
-    if (rc < 0)
-        return rc;
-    rc = b->persist.write(b->persist.ctx, type, key, bytes, len, token);
     if (rc < 0)
         token_drop(b->core, token);
     return rc;
+}
+
+int bs_persist_write(struct bs *b, enum store_type type, const struct id *key, const void *bytes,
+                     size_t len, bs_persist_fn cb, void *ctx)
+{
+    uint64_t t;
+    int rc = token_new(b, cb, NULL, ctx, &t);
+    return rc < 0 ? rc
+                  : token_started(b, t, b->persist.write(b->persist.ctx, type, key, bytes, len, t));
 }
 
 int bs_persist_remove(struct bs *b, enum store_type type, const struct id *key, bs_persist_fn cb,
                       void *ctx)
 {
-    uint64_t token;
-    int rc = token_new(b, cb, NULL, ctx, &token);
-    if (rc < 0)
-        return rc;
-    rc = b->persist.remove(b->persist.ctx, type, key, token);
-    if (rc < 0)
-        token_drop(b->core, token);
-    return rc;
+    uint64_t t;
+    int rc = token_new(b, cb, NULL, ctx, &t);
+    return rc < 0 ? rc : token_started(b, t, b->persist.remove(b->persist.ctx, type, key, t));
 }
 
 int bs_persist_leases(struct bs *b, const struct id *key, const struct lease *l, size_t n,
                       bs_persist_fn cb, void *ctx)
 {
-    uint64_t token;
-    int rc = token_new(b, cb, NULL, ctx, &token);
-    if (rc < 0)
-        return rc;
-    rc = b->persist.lease_append(b->persist.ctx, key, l, n, token);
-    if (rc < 0)
-        token_drop(b->core, token);
-    return rc;
+    uint64_t t;
+    int rc = token_new(b, cb, NULL, ctx, &t);
+    return rc < 0 ? rc : token_started(b, t, b->persist.lease_append(b->persist.ctx, key, l, n, t));
 }
 
 int bs_persist_read(struct bs *b, enum store_type type, const struct id *key, bs_read_fn cb,
                     void *ctx)
 {
-    uint64_t token;
-    int rc = token_new(b, NULL, cb, ctx, &token);
-    if (rc < 0)
-        return rc;
-    rc = b->persist.read_start(b->persist.ctx, type, key, token);
-    if (rc < 0)
-        token_drop(b->core, token);
-    return rc;
+    uint64_t t;
+    int rc = token_new(b, NULL, cb, ctx, &t);
+    return rc < 0 ? rc : token_started(b, t, b->persist.read_start(b->persist.ctx, type, key, t));
 }
 
 /* The reply path of bs_input: m is the decoded message (NULL for the sync
