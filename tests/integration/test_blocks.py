@@ -78,23 +78,14 @@ import time
 
 sys.dont_write_bytecode = True
 import ringlib as rl  # noqa: E402
+from ctllib import (BS_ERR_BAD_BLOCK, CTL_BLOCK_GET, CTL_BLOCK_PUT, CTL_ROOT_PUT,  # noqa: E402
+                    STORE_CONTENT, Ctl, bs_reply, err_name)
 
 CHUNK = 256 * 1024
 K = 3
 SYNC_PERIOD_S = 10  # BS_SYNC_PERIOD_MS, blockstore/bs.h
 ROOT_ANY = (1 << 64) - 1
 
-# Control protocol (docs/protocol.md)
-CTL_BLOCK_PUT = 1210
-CTL_BLOCK_GET = 1211
-CTL_ROOT_PUT = 1212
-CTL_ERROR = 1299
-FRAME_F_REPLY = 1
-STORE_CONTENT, STORE_ROOT = 1, 2
-BS_ERR = {-6001: "MALFORMED", -6002: "FULL", -6003: "QUOTA", -6004: "BAD_BLOCK",
-          -6005: "CONFLICT", -6006: "STALE", -6007: "INDETERMINATE", -6008: "WRONG_NODE",
-          -6009: "NO_LEASE", -6010: "NOT_FOUND", -6011: "LEAVING", -6012: "STORE"}
-BS_ERR_BAD_BLOCK, BS_ERR_CONFLICT = -6004, -6005
 
 # DHT API
 API_PUT, API_GET, API_SUCCESS, API_FAILURE = 650, 651, 652, 653
@@ -393,71 +384,6 @@ def check_logs(cluster):
                 bad.append(f"{n.name}: {line.strip()[:300]}")
     rl.check(not bad, f"no sanitizer reports in the logs of {len(cluster.nodes)} nodes",
              "sanitizer reports in node logs:\n    " + "\n    ".join(bad[:10]))
-
-
-# ---------------------------------------------------------------- control socket
-
-
-class Ctl:
-    """A raw connection to a node's control socket (docs/protocol.md)."""
-
-    def __init__(self, node, timeout):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(os.path.join(node.dir, "control.sock"))
-        self.next_id = 1
-
-    def close(self):
-        self.s.close()
-
-    def _read(self, n):
-        b = b""
-        while len(b) < n:
-            x = self.s.recv(n - len(b))
-            if not x:
-                raise rl.Failure("the node closed the control connection")
-            b += x
-        return b
-
-    def call(self, type_, payload):
-        """Sends one request, returns (reply type, payload)."""
-        rid = self.next_id
-        self.next_id += 1
-        self.s.sendall(rl.frame(type_, payload, req_id=rid))
-        while True:
-            magic, ver, flags, t, got_id, length = rl.FRAME_HEADER.unpack(self._read(20))
-            if magic != rl.FRAME_MAGIC or ver != rl.FRAME_VERSION:
-                raise rl.Failure(f"control reply with magic {magic:#x} version {ver}")
-            body = self._read(length)
-            if got_id == rid and flags & FRAME_F_REPLY:
-                return t, body
-
-
-def bs_reply(t, body, what, error_ok=False):
-    """Decodes a block reply: {status, key, copies, version, reason, bytes}.
-    With error_ok, an ERROR reply (a request refused before it started, as
-    protocol.md allows for any request) gives {status, reason, "error": True}."""
-    if t == CTL_ERROR:
-        err = struct.unpack(">i", body[:4])[0]
-        msg = body[4:].decode("utf-8", "replace")
-        if error_ok:
-            return {"status": err, "reason": msg, "error": True, "bytes": b"", "version": 0}
-        raise rl.Failure(f"{what}: the node answered ERROR {err}: {msg}")
-    try:
-        status, key, ncopies, version, rlen = struct.unpack(">i32sBQH", body[:47])
-        reason = body[47:47 + rlen].decode("utf-8", "replace")
-        (blen,) = struct.unpack(">I", body[47 + rlen:51 + rlen])
-        data = body[51 + rlen:51 + rlen + blen]
-        if len(data) != blen or len(body) != 51 + rlen + blen:
-            raise ValueError("length")
-    except (struct.error, ValueError) as e:
-        raise rl.Failure(f"{what}: block reply does not decode ({e}): {body[:80].hex()}")
-    return {"status": status, "key": key.hex(), "copies": ncopies, "version": version,
-            "reason": reason, "bytes": data}
-
-
-def err_name(status):
-    return BS_ERR.get(status, str(status))
 
 
 def forge(mode, key_name, version, payload_hex):
@@ -864,8 +790,12 @@ def ring_b(rng):
     good_key = hashlib.sha256(block).digest()
     wrong_key = hashlib.sha256(block + b"x").digest()
     now_ms = int(time.time() * 1000)
-    # Owner, stamp, expiry a day out, and a signature that cannot verify.
-    lease = bytes(32) + struct.pack(">QQ", now_ms, now_ms // 1000 + 86400) + bytes(64)
+    # Owner, stamp, expiry a day out, and a signature that cannot verify. The
+    # owner is random bytes: an all-zero key is a point of small order, for
+    # which an all-zero signature verifies for one message in four
+    # (cofactorless Ed25519, as OpenSSL checks it).
+    lease = (os.urandom(32) + struct.pack(">QQ", now_ms, now_ms // 1000 + 86400)
+             + bytes(64))
     ctl = Ctl(tn, rl.scaled(40))
     try:
         for what, key, why in (("a key that is not the block's SHA-256", wrong_key, "hash"),
