@@ -41,7 +41,11 @@ int sig_key_from_seed(const uint8_t seed[SIG_SEED_LEN], struct sig_key *out);
 /* sig = Ed25519 signature of msg under k. Returns 0, -EINVAL if k->pub is not
  * the public key of k->seed (nothing signed with it would verify), or -EIO. */
 int sig_sign(const struct sig_key *k, const void *msg, size_t len, uint8_t sig[SIG_LEN]);
-/* True only if sig is a valid signature of msg under pub. */
+/* True if pub encodes a point of small order (dividing 8): no key pair
+ * has it, and under it signatures verify that nobody made. */
+bool sig_pub_small_order(const struct sig_pub *pub);
+/* True only if sig is a valid signature of msg under pub. A small-order pub
+ * never verifies (OpenSSL alone would accept some signatures under it). */
 bool sig_verify(const struct sig_pub *pub, const void *msg, size_t len,
                 const uint8_t sig[SIG_LEN]);
 

